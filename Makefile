@@ -1,0 +1,49 @@
+# The course's commands. Start with `make lab` (students) or `make check` (instructors).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+PORT ?= 8888
+
+.PHONY: help install lab check test notebooks clean distclean lock
+
+help:
+	@echo "make lab        install if needed, then start JupyterLab on the course (prints the URL)"
+	@echo "make check      install if needed, then lint, test, drift-check, run and grade every notebook"
+	@echo "make test       the fast unit tests only"
+	@echo "make notebooks  regenerate solutions/ and exercises/ from notebooks/*.py (S=01 for one section)"
+	@echo "make install    create .venv and install the pinned environment"
+	@echo "make clean      remove caches and build outputs (never a notebook)"
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+lab: install
+	$(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ROOT_FLAG) --ServerApp.root_dir=.
+
+check: install
+	@bash scripts/check.sh
+
+test: install
+	$(PY) -m pytest -q tests
+
+notebooks: install
+	$(PY) -m course_utils.build $(S)
+
+lock: install
+	$(PY) scripts/lock.py
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache course_utils.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
+	find . -path ./$(VENV) -prune -o -name .ipynb_checkpoints -type d -print0 | xargs -0 rm -rf
+
+distclean: clean
+	rm -rf $(VENV)

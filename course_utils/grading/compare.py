@@ -1,0 +1,98 @@
+"""Comparing a student's output with the reference, and naming the likely mistake.
+
+A check computes the reference output and, beside it, the outputs of the
+plausible wrong answers (a missing 1/2, the wrong axis, a sign slip). When the
+student's output is wrong and matches one of those, the message says which
+mistake it looks like; that is the feedback that teaches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .core import CheckFailed
+
+__all__ = ["Mistake", "to_plain_tensor", "expect_close", "clone_args"]
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A plausible wrong answer: what it returns on the check's inputs, and what to say."""
+
+    value: Tensor
+    says: str
+
+
+def to_plain_tensor(x, what: str = "your function") -> Tensor:
+    """Copy ``x`` into a plain float64 ``torch.Tensor`` (tensor subclasses are stripped)."""
+    if isinstance(x, Tensor):
+        t = x.detach().as_subclass(Tensor)
+    else:
+        try:
+            t = torch.as_tensor(x)
+        except Exception as err:  # noqa: BLE001
+            raise CheckFailed(f"{what} should return a tensor, got {type(x).__name__}") from err
+    if t.is_complex():
+        raise CheckFailed(f"{what} returned complex numbers")
+    return t.to(torch.float64).clone()
+
+
+def clone_args(*args):
+    """Fresh copies of tensor arguments, so a student's in-place edit cannot touch the check's."""
+    return tuple(a.clone() if isinstance(a, Tensor) else a for a in args)
+
+
+def _close(a: Tensor, b: Tensor, rtol: float, atol: float) -> bool:
+    if a.shape != b.shape:
+        return False
+    return bool(torch.allclose(a, b.to(a.dtype), rtol=rtol, atol=atol, equal_nan=True))
+
+
+def _diagnose(got: Tensor, mistakes: list[Mistake], rtol: float, atol: float) -> str:
+    for m in mistakes:
+        if _close(got, to_plain_tensor(m.value), rtol, atol):
+            return m.says
+    return ""
+
+
+def expect_close(
+    got,
+    expected,
+    *,
+    what: str,
+    mistakes: list[Mistake] = (),
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+) -> None:
+    """Raise CheckFailed unless ``got`` matches ``expected`` in shape and value.
+
+    Args:
+        got: the student's output.
+        expected: the reference output (a tensor or number).
+        what: names the case in the message, e.g. "a batch of 64 rows".
+        mistakes: plausible wrong answers, tried in order when ``got`` is wrong.
+    """
+    got = to_plain_tensor(got)
+    expected = to_plain_tensor(expected, "the reference")
+    if got.shape != expected.shape:
+        hint = _diagnose(got, mistakes, rtol, atol)
+        msg = f"on {what}: expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
+        raise CheckFailed(f"{msg}: {hint}" if hint else msg)
+    if _close(got, expected, rtol, atol):
+        return
+    hint = _diagnose(got, mistakes, rtol, atol)
+    diff = (got - expected).abs()
+    diff = torch.where(torch.isnan(diff), torch.full_like(diff, float("inf")), diff)
+    if expected.ndim == 0:
+        detail = f"expected {expected.item():.6g}, got {got.item():.6g}"
+    else:
+        i = int(diff.flatten().argmax())
+        detail = (
+            f"values differ from the reference (largest difference {diff.flatten()[i].item():.3g} "
+            f"at flat index {i})"
+        )
+    msg = f"on {what}: {detail}"
+    raise CheckFailed(f"{msg}: {hint}" if hint else msg)

@@ -1,0 +1,156 @@
+"""Exercises, their checks, and the one-line results students read.
+
+An :class:`Exercise` names the function a student writes, its points, and a check:
+a function that calls the student's code on random and edge-case inputs,
+compares with the reference implementation, and raises :class:`CheckFailed`
+with a sentence that teaches when something is off. :func:`run_check` turns
+whatever happens (a pass, a wrong value, an exception, an unfinished stub) into
+a :class:`Result`; it never raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+__all__ = [
+    "CheckFailed",
+    "Exercise",
+    "Result",
+    "register",
+    "exercises",
+    "sections",
+    "run_check",
+    "grade_namespace",
+]
+
+
+class CheckFailed(AssertionError):
+    """Raised by a check with the message the student should read."""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One graded exercise.
+
+    Attributes:
+        id: "S.N", e.g. "1.3" (S is the section number without leading zero).
+        section: the notebook's two-digit section, e.g. "01".
+        title: a few words shown in result lines and score tables.
+        points: the points a correct answer earns.
+        function: the name of the function the student defines.
+        check: calls the student's function; raises CheckFailed on a wrong answer.
+        hint: the stub's NotImplementedError text in the exercise notebook.
+    """
+
+    id: str
+    section: str
+    title: str
+    points: int
+    function: str
+    check: Callable[[Callable], None] = field(repr=False)
+    hint: str = ""
+
+
+STATUSES = ("passed", "failed", "not attempted", "missing")
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one exercise's check."""
+
+    id: str
+    title: str
+    points: int
+    max_points: int
+    status: str
+    message: str = ""
+
+    def line(self) -> str:
+        """The single line a student sees, e.g. 'Exercise 1.3 (2 pts): passed'."""
+        unit = "pt" if self.max_points == 1 else "pts"
+        if self.status == "passed":
+            return f"Exercise {self.id} ({self.max_points} {unit}): passed"
+        head = f"Exercise {self.id} ({self.points}/{self.max_points} {unit})"
+        if self.status == "not attempted":
+            return f"{head}: not attempted yet"
+        return f"{head}: {self.status}: {self.message}" if self.message else f"{head}: {self.status}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_REGISTRY: dict[str, Exercise] = {}
+
+
+def register(
+    id: str, section: str, title: str, points: int, function: str, hint: str
+) -> Callable[[Callable], Callable]:
+    """Decorator that registers a check function as exercise ``id``."""
+
+    def wrap(check: Callable) -> Callable:
+        if id in _REGISTRY:
+            raise ValueError(f"exercise {id} is registered twice")
+        _REGISTRY[id] = Exercise(id, section, title, points, function, check, hint)
+        return check
+
+    return wrap
+
+
+def _sort_key(exercise_id: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in exercise_id.split("."))
+
+
+def exercises(section: str | None = None) -> list[Exercise]:
+    """All registered exercises (of one section), in id order."""
+    found = [e for e in _REGISTRY.values() if section is None or e.section == section]
+    return sorted(found, key=lambda e: _sort_key(e.id))
+
+
+def sections() -> list[str]:
+    return sorted({e.section for e in _REGISTRY.values()})
+
+
+def get(exercise_id: str) -> Exercise:
+    try:
+        return _REGISTRY[exercise_id]
+    except KeyError:
+        known = ", ".join(e.id for e in exercises())
+        raise KeyError(f"no exercise {exercise_id!r}; known exercises: {known}") from None
+
+
+def _raised_not_implemented(err: BaseException) -> bool:
+    while err is not None:
+        if isinstance(err, NotImplementedError):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def run_check(exercise: Exercise, fn) -> Result:
+    """Run one exercise's check on ``fn``; never raises (except KeyboardInterrupt)."""
+
+    def result(points: int, status: str, message: str = "") -> Result:
+        return Result(exercise.id, exercise.title, points, exercise.points, status, message)
+
+    if fn is None:
+        return result(0, "missing", f"no function named {exercise.function}() was found")
+    if not callable(fn):
+        return result(0, "failed", f"{exercise.function} should be a function, got {type(fn).__name__}")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exercise.check(fn)
+    except CheckFailed as err:
+        return result(0, "failed", str(err))
+    except (Exception, SystemExit) as err:  # noqa: BLE001 - any error in student code becomes feedback
+        if _raised_not_implemented(err):
+            return result(0, "not attempted", "the stub still raises NotImplementedError")
+        return result(0, "failed", f"your function raised {type(err).__name__}: {err}")
+    return result(exercise.points, "passed")
+
+
+def grade_namespace(section: str, namespace: dict) -> list[Result]:
+    """Check every exercise of ``section`` against the functions found in ``namespace``."""
+    return [run_check(e, namespace.get(e.function)) for e in exercises(section)]

@@ -1,0 +1,70 @@
+"""Argument checks shared by the reference implementations.
+
+Every reference function validates what it is given and says what it expected,
+so that a student who passes a wrong shape or a negative variance reads a
+sentence, not a broadcasting error ten frames deep.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "as_tensor",
+    "check_positive",
+    "check_probabilities",
+    "check_same_shape",
+    "check_last_dim",
+    "check_unit_interval",
+]
+
+
+def as_tensor(x, name: str, dtype: torch.dtype | None = None) -> Tensor:
+    """Convert ``x`` (tensor, array, list or number) to a floating tensor."""
+    try:
+        t = torch.as_tensor(x, dtype=dtype)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"{name} must be a tensor or array of numbers, got {type(x).__name__}") from err
+    if not torch.is_floating_point(t):
+        t = t.to(torch.get_default_dtype())
+    return t
+
+
+def check_same_shape(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+
+
+def check_last_dim(x: Tensor, dim: int, name: str) -> None:
+    if x.ndim == 0 or x.shape[-1] != dim:
+        raise ValueError(f"{name} must have shape (..., {dim}), got {tuple(x.shape)}")
+
+
+def check_positive(x: Tensor, name: str, what: str = "a variance") -> None:
+    """Raise if any entry of ``x`` is not strictly positive (or is NaN)."""
+    if not bool(torch.all(x > 0)):
+        bad = x[~(x > 0)].flatten()[0].item()
+        raise ValueError(f"{name} is {what} and must be > 0 everywhere; found {bad}")
+
+
+def check_probabilities(p: Tensor, name: str, atol: float = 1e-5) -> None:
+    """Raise unless ``p`` is non-negative and sums to one along its last axis."""
+    if p.ndim == 0:
+        raise ValueError(f"{name} must be a vector of probabilities with shape (..., K), got a scalar")
+    if bool(torch.any(p < 0)) or bool(torch.any(torch.isnan(p))):
+        raise ValueError(f"{name} must hold probabilities >= 0; found {p.min().item():.3g}")
+    total = p.sum(-1)
+    if not torch.allclose(total, torch.ones_like(total), atol=atol):
+        worst = total.flatten()[(total.flatten() - 1).abs().argmax()].item()
+        raise ValueError(
+            f"{name} must sum to 1 along its last axis (a normalised distribution); one row sums to "
+            f"{worst:.6g}"
+        )
+
+
+def check_unit_interval(t: Tensor, name: str = "t") -> None:
+    if bool(torch.any((t < 0) | (t > 1))) or bool(torch.any(torch.isnan(t))):
+        raise ValueError(f"{name} must lie in [0, 1]; got values from {t.min().item():.3g} to {t.max().item():.3g}")
