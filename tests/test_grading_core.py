@@ -60,16 +60,16 @@ def fake_section(monkeypatch):
 
 def test_line_passed_uses_pts_and_max_points():
     r = Result("1.4", "Monte Carlo KL", 2, 2, "passed")
-    assert r.line() == "Exercise 1.3 (2 pts): passed"
+    assert r.line() == "Exercise 1.4 (2 pts): passed"
 
 
 def test_line_failed_shows_points_and_message():
     r = Result("1.4", "Monte Carlo KL", 0, 2, "failed", "on a single sample: expected 1, got 2")
-    assert r.line() == "Exercise 1.3 (0/2 pts): failed: on a single sample: expected 1, got 2"
+    assert r.line() == "Exercise 1.4 (0/2 pts): failed: on a single sample: expected 1, got 2"
 
 
 def test_line_failed_without_message():
-    assert Result("1.4", "t", 0, 2, "failed").line() == "Exercise 1.3 (0/2 pts): failed"
+    assert Result("1.4", "t", 0, 2, "failed").line() == "Exercise 1.4 (0/2 pts): failed"
 
 
 def test_line_one_point_says_pt():
@@ -79,7 +79,7 @@ def test_line_one_point_says_pt():
 
 def test_line_not_attempted_and_missing():
     stub = Result("1.3", "t", 0, 2, "not attempted", "the stub still raises NotImplementedError")
-    assert stub.line() == "Exercise 1.2 (0/2 pts): not attempted yet"
+    assert stub.line() == "Exercise 1.3 (0/2 pts): not attempted yet"
     missing = Result("1.1", "t", 0, 1, "missing", "no function named kl_discrete() was found")
     assert missing.line() == (
         "Exercise 1.1 (0/1 pt): missing: no function named kl_discrete() was found"
