@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .validation import as_tensor, check_positive, check_probabilities, check_same_shape
+from .validation import as_tensor, check_broadcastable, check_positive, check_probabilities, check_same_shape
 
 __all__ = [
     "kl_discrete",
@@ -66,6 +66,7 @@ def kl_normal(mu_q, var_q, mu_p, var_p) -> Tensor:
     mu_p, var_p = as_tensor(mu_p, "mu_p"), as_tensor(var_p, "var_p")
     check_positive(var_q, "var_q")
     check_positive(var_p, "var_p")
+    check_broadcastable({"mu_q": mu_q, "var_q": var_q, "mu_p": mu_p, "var_p": var_p})
     if mu_q.ndim == 0:
         raise ValueError("mu_q must have shape (..., J) with J latent dimensions, got a scalar")
     terms = torch.log(var_p / var_q) + (var_q + (mu_q - mu_p) ** 2) / var_p - 1.0
@@ -138,5 +139,6 @@ def kl_on_grid(log_p: Tensor, log_q: Tensor, dx: float) -> Tensor:
     """
     if dx <= 0 or not math.isfinite(dx):
         raise ValueError(f"dx must be a positive grid spacing, got {dx}")
+    check_same_shape(log_p, log_q, "log_p", "log_q")
     p = log_p.exp()
     return (torch.where(p > 0, p * (log_p - log_q), torch.zeros_like(p))).sum(-1) * dx

@@ -124,6 +124,8 @@ def fit_gaussian_reverse_kl(
     Returns:
         (mu, var) of the fitted Gaussian.
     """
+    check_same_shape(log_p, z, "log_p", "z")
+    check_positive(torch.tensor(float(var0)), "var0")
     dz = float(z[1] - z[0])
     log_p = log_p - (torch.logsumexp(log_p, 0) + math.log(dz))
     mu = torch.tensor(float(mu0), dtype=torch.float64, requires_grad=True)
@@ -150,6 +152,7 @@ def fit_gaussian_forward_kl(log_p: Tensor, z: Tensor) -> tuple[float, float]:
     Returns:
         (mu, var): p's mean and variance on the grid.
     """
+    check_same_shape(log_p, z, "log_p", "z")
     w = torch.softmax(log_p, 0)
     mu = (w * z).sum()
     return float(mu), float((w * (z - mu) ** 2).sum())

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .validation import as_tensor, check_last_dim, check_positive
+from .validation import as_tensor, check_broadcastable, check_last_dim, check_positive
 
 __all__ = ["LinearGaussianLVM", "Latent1D", "squared_latent_model", "linear_latent_model"]
 
@@ -163,6 +163,7 @@ class Latent1D:
     def _log_q(self, mu, var) -> Tensor:
         mu, var = as_tensor(mu, "mu", torch.float64), as_tensor(var, "var", torch.float64)
         check_positive(var, "var")
+        check_broadcastable({"mu": mu, "var": var})
         z = self.z
         return -0.5 * (LOG_2PI + torch.log(var)[..., None] + (z - mu[..., None]) ** 2 / var[..., None])
 

@@ -17,6 +17,7 @@ __all__ = [
     "check_same_shape",
     "check_last_dim",
     "check_unit_interval",
+    "check_broadcastable",
 ]
 
 
@@ -36,6 +37,15 @@ def check_same_shape(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
         raise ValueError(
             f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
         )
+
+
+def check_broadcastable(named: dict[str, Tensor]) -> None:
+    """Raise unless the tensors broadcast together; name them and their shapes."""
+    try:
+        torch.broadcast_shapes(*(t.shape for t in named.values()))
+    except RuntimeError:
+        shapes = ", ".join(f"{name} {tuple(t.shape)}" for name, t in named.items())
+        raise ValueError(f"shapes do not broadcast together: {shapes}") from None
 
 
 def check_last_dim(x: Tensor, dim: int, name: str) -> None:
