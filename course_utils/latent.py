@@ -108,6 +108,33 @@ class LinearGaussianLVM:
         mean = (x - self.b) @ self.W @ S / self.noise_var
         return mean, S
 
+    def elbo(self, x: Tensor, mu: Tensor, var: Tensor) -> Tensor:
+        r"""Exact ELBO of a diagonal Gaussian :math:`q = \mathcal N(\mu, \mathrm{diag}(\mathrm{var}))`.
+
+        .. math::
+            V_L = E_q[\log p(x|z)] + E_q[\log p(z)] + H(q), \quad
+            E_q[\log p(x|z)] = -\tfrac n2 \log 2\pi s^2
+              - \frac{\|x - b - W\mu\|^2 + \mathrm{tr}(W \mathrm{diag}(\mathrm{var}) W^\top)}{2 s^2}
+
+        Args:
+            x: one observation, shape (n,).
+            mu, var: q's mean and variance, shape (..., q).
+
+        Returns:
+            Tensor of shape (...); equals log p(x) - KL(q || p(z|x)).
+        """
+        x = as_tensor(x, "x", torch.float64)
+        mu, var = as_tensor(mu, "mu", torch.float64), as_tensor(var, "var", torch.float64)
+        check_last_dim(x, self.x_dim, "x")
+        check_last_dim(mu, self.z_dim, "mu")
+        check_positive(var, "var")
+        check_broadcastable({"mu": mu, "var": var})
+        resid = ((x - self.b - mu @ self.W.T) ** 2).sum(-1) + (var * (self.W**2).sum(0)).sum(-1)
+        log_lik = -0.5 * (self.x_dim * (LOG_2PI + math.log(self.noise_var)) + resid / self.noise_var)
+        log_prior = -0.5 * (self.z_dim * LOG_2PI + (mu**2 + var).sum(-1))
+        entropy = 0.5 * (LOG_2PI + 1.0 + torch.log(var)).sum(-1)
+        return log_lik + log_prior + entropy
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Draw (z, x) with shapes (n, q) and (n, n_x)."""
         z = torch.randn(n, self.z_dim, generator=generator, dtype=torch.float64)

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from .validation import as_tensor, check_positive, check_probabilities
 
-__all__ = ["GaussianMixture", "moment_match"]
+__all__ = ["GaussianMixture", "bimodal_target", "moment_match"]
 
 
 @dataclass(frozen=True)
@@ -115,3 +115,13 @@ def moment_match(mixture: GaussianMixture) -> tuple[Tensor, Tensor]:
         (mean, covariance) with shapes (d,) and (d, d).
     """
     return mixture.mean(), mixture.covariance()
+
+
+def bimodal_target(separation: float, left_weight: float, width: float) -> GaussianMixture:
+    """p = w N(-d/2, s^2) + (1 - w) N(d/2, s^2) in 1-D (d = separation, s = width)."""
+    half = separation / 2
+    return GaussianMixture(
+        torch.tensor([left_weight, 1.0 - left_weight]),
+        torch.tensor([[-half], [half]]),
+        torch.tensor([width**2, width**2]),
+    )

@@ -257,3 +257,24 @@ def test_squared_latent_posterior_is_bimodal(kw):
         for v in (0.1, 0.3, 1.0, 2.0)
     ]
     assert min(kls) > 0.3
+
+
+def test_linear_gaussian_elbo_closed_form_equals_evidence_minus_kl_to_posterior():
+    """Oracle: log p(x) from scipy, KL(q || p(z|x)) from torch.distributions."""
+    from torch.distributions import MultivariateNormal, kl_divergence
+
+    g = torch.Generator().manual_seed(5)
+    W = torch.randn(6, 3, generator=g, dtype=torch.float64)
+    b = torch.randn(6, generator=g, dtype=torch.float64)
+    model = LinearGaussianLVM(W, b, 0.3)
+    x = torch.randn(6, generator=g, dtype=torch.float64)
+    log_px = stats.multivariate_normal(b.numpy(), (W @ W.T + 0.3 * torch.eye(6, dtype=torch.float64)).numpy()).logpdf(
+        x.numpy()
+    )
+    S = torch.linalg.inv(torch.eye(3, dtype=torch.float64) + W.T @ W / 0.3)
+    post = MultivariateNormal(S @ W.T @ (x - b) / 0.3, S)
+    for _ in range(3):
+        mu = torch.randn(3, generator=g, dtype=torch.float64)
+        var = 0.2 + torch.rand(3, generator=g, dtype=torch.float64)
+        kl = kl_divergence(MultivariateNormal(mu, torch.diag(var)), post)
+        assert float(model.elbo(x, mu, var)) == pytest.approx(log_px - float(kl), abs=1e-9)
