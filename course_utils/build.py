@@ -193,7 +193,55 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600) -> nbforma
     client.execute()
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
-    return nb
+        if cell.cell_type == "code":
+            cell.outputs = _merge_streams(cell.outputs)
+    return _stable_widget_ids(nb)
+
+
+def _merge_streams(outputs: list) -> list:
+    """Join consecutive stream outputs of the same name (their split depends on flush timing)."""
+    merged: list = []
+    for out in outputs:
+        prev = merged[-1] if merged else None
+        if out.output_type == "stream" and prev is not None and prev.output_type == "stream" \
+                and prev.name == out.name:
+            prev.text += out.text
+        else:
+            merged.append(out)
+    return merged
+
+
+_MODEL_REF = re.compile(r"IPY_MODEL_([0-9a-f]{32})")
+
+
+def _stable_widget_ids(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Renumber the random widget model ids in a fixed order, so a re-run rewrites the same bytes.
+
+    Models are numbered depth first from each widget output, in cell order, following the
+    ``IPY_MODEL_`` references in each model's state; any left over are numbered by content.
+    """
+    widgets = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json")
+    if not widgets:
+        return nb
+    state = widgets["state"]
+    order: list[str] = []
+
+    def visit(model_id: str) -> None:
+        if model_id in state and model_id not in order:
+            order.append(model_id)
+            for ref in _MODEL_REF.findall(json.dumps(state[model_id]["state"], sort_keys=True)):
+                visit(ref)
+
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            view = out.get("data", {}).get("application/vnd.jupyter.widget-view+json")
+            if view:
+                visit(view["model_id"])
+    order += sorted((m for m in state if m not in order), key=lambda m: json.dumps(state[m], sort_keys=True))
+    mapping = {old: hashlib.md5(f"widget-{n}".encode()).hexdigest() for n, old in enumerate(order)}
+    widgets["state"] = {old: state[old] for old in order}
+    text = re.sub(r"[0-9a-f]{32}", lambda m: mapping.get(m.group(0), m.group(0)), nbformat.writes(nb))
+    return nbformat.reads(text, as_version=4)
 
 
 def _write(nb: nbformat.NotebookNode, path: Path) -> None:
@@ -228,7 +276,7 @@ def build(src: Source, root: Path = ROOT, execute_solutions: bool = True) -> lis
     solution = make_solution(src)
     if execute_solutions:
         start = time.perf_counter()
-        execute(solution, cwd=sol_path.parent)
+        solution = execute(solution, cwd=sol_path.parent)
         notes.append(f"executed {sol_path.relative_to(root)} in {time.perf_counter() - start:.1f} s")
     _write(solution, sol_path)
     return notes

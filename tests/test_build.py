@@ -158,3 +158,41 @@ def test_unreadable_exercise_file_counts_as_a_students(tmp_path):
     path = tmp_path / "x.ipynb"
     path.write_text("{ not json")
     assert build.student_edited(path)
+
+
+def _widget_notebook(ids: list[str], state_order: list[int]) -> nbformat.NotebookNode:
+    """A notebook with one widget output: a box (ids[0]) holding a slider (ids[1]) with a style (ids[2])."""
+    box, slider, style = ids
+    state = {
+        box: {"model_name": "VBoxModel", "state": {"children": [f"IPY_MODEL_{slider}"]}},
+        slider: {"model_name": "FloatSliderModel", "state": {"style": f"IPY_MODEL_{style}"}},
+        style: {"model_name": "SliderStyleModel", "state": {}},
+    }
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("demo()")
+    cell["id"] = "demo-cell"
+    cell.outputs = [nbformat.v4.new_output(
+        "display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": box, "version_major": 2}})]
+    nb.cells = [cell]
+    ordered = [list(state)[i] for i in state_order]
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {k: state[k] for k in ordered}}}
+    return nb
+
+
+def test_widget_ids_are_renumbered_the_same_whatever_the_random_ids_and_order():
+    first = build._stable_widget_ids(_widget_notebook(["a" * 32, "b" * 32, "c" * 32], [2, 0, 1]))
+    second = build._stable_widget_ids(_widget_notebook(["1" * 32, "2" * 32, "3" * 32], [1, 2, 0]))
+    assert nbformat.writes(first) == nbformat.writes(second)
+    state = first.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    box_id = first.cells[0].outputs[0].data["application/vnd.jupyter.widget-view+json"]["model_id"]
+    assert list(state)[0] == box_id
+    assert state[box_id]["state"]["children"] == [f"IPY_MODEL_{list(state)[1]}"]
+
+
+def test_consecutive_stream_outputs_are_merged():
+    outs = [nbformat.v4.new_output("stream", name="stdout", text="a\n"),
+            nbformat.v4.new_output("stream", name="stdout", text="b\n"),
+            nbformat.v4.new_output("stream", name="stderr", text="w\n"),
+            nbformat.v4.new_output("stream", name="stdout", text="c\n")]
+    merged = build._merge_streams(outs)
+    assert [(o.name, o.text) for o in merged] == [("stdout", "a\nb\n"), ("stderr", "w\n"), ("stdout", "c\n")]
