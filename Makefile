@@ -12,7 +12,7 @@ PORT ?= 8888
 help:
 	@echo "make lab        install if needed, then start JupyterLab on the course (prints the URL)"
 	@echo "make check      install if needed, then lint, test, drift-check, run and grade every notebook"
-	@echo "make test       the fast unit tests only"
+	@echo "make test       the fast unit tests only (no Jupyter kernels)"
 	@echo "make notebooks  regenerate solutions/ and exercises/ from notebooks/*.py (S=01 for one section)"
 	@echo "make install    create .venv and install the pinned environment"
 	@echo "make clean      remove caches and build outputs (never a notebook)"
@@ -32,7 +32,7 @@ check: install
 	@bash scripts/check.sh
 
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 -m "not kernel" tests
 
 notebooks: install
 	$(PY) -m course_utils.build $(S)

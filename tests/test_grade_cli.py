@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import nbformat
+import pytest
 
 from course_utils import grade
 from course_utils.grading import exercises
@@ -19,6 +20,8 @@ WRONG_GAUSSIAN_KL = '''
 def kl_gaussian_std_normal(mu, log_var):
     return 0.5 * (log_var.exp() + mu**2 - 1.0 - log_var)  # forgot the sum
 '''
+
+pytestmark = pytest.mark.kernel
 
 FAKE_OUTPUT = '''
 print("Exercise 1.1 (1 pt): passed")
