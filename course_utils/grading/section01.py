@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from .. import divergences, elbo, mixtures
+from .. import divergences, elbo, latent, mixtures
 from .compare import Mistake, clone_args, expect_close, to_plain_tensor
 from .core import CheckFailed, register
 
@@ -127,9 +127,8 @@ def check_kl_gaussian_std_normal(fn) -> None:
 
 
 def _normal_log_prob(mean: float, var: float):
-    def log_prob(z):
-        return (-0.5 * (math.log(2 * math.pi * var) + (z - mean) ** 2 / var)).sum(-1)
-    return log_prob
+    """log N(z; mean, var I) for z of shape (N, d)."""
+    return lambda z: elbo.log_normal_diag(z, torch.full_like(z[0], mean), torch.full_like(z[0], var))
 
 
 @register(
@@ -187,12 +186,9 @@ def check_importance_log_evidence(fn) -> None:
 
 
 def _linear_gaussian_joint(x: torch.Tensor, w: torch.Tensor, noise_var: float):
-    def log_joint(z):
-        mean = z @ w.T
-        lik = -0.5 * (math.log(2 * math.pi * noise_var) + (x - mean) ** 2 / noise_var).sum(-1)
-        prior = -0.5 * (math.log(2 * math.pi) + z**2).sum(-1)
-        return lik + prior
-    return log_joint
+    """z (K, q) -> log p(x, z) of the linear-Gaussian model x | z ~ N(w z, noise_var I)."""
+    model = latent.LinearGaussianLVM(w, torch.zeros_like(x), noise_var)
+    return lambda z: model.log_joint(x, z)
 
 
 @register(
