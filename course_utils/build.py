@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 NAME_RE = re.compile(r"^(\d\d)[a-z]?_[a-z0-9_]+$")
 KEEP_CELL_METADATA = ("tags", "exercise")
+POINTS_RE = re.compile(r"Exercise (\d+\.\d+) \((\d+) pts?\)")
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
@@ -137,6 +138,11 @@ def _validate(nb: nbformat.NotebookNode, src: Source) -> None:
         if f'check("{ex_id}", {expected[ex_id].function})' not in text:
             raise SourceError(f'{src.path.name}: no check("{ex_id}", {expected[ex_id].function}) call')
         seen[ex_id] = index
+    for match in POINTS_RE.finditer("\n".join(c.source for c in nb.cells if c.cell_type == "markdown")):
+        ex_id, points = match.group(1), int(match.group(2))
+        if ex_id in expected and expected[ex_id].points != points:
+            raise SourceError(f"{src.path.name}: the text gives exercise {ex_id} {points} point(s), "
+                              f"its check gives {expected[ex_id].points}")
     missing = sorted(set(expected) - set(seen), key=lambda s: [int(x) for x in s.split(".")])
     if missing:
         raise SourceError(f"{src.path.name}: no cell for exercise(s) {', '.join(missing)}")

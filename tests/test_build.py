@@ -196,3 +196,12 @@ def test_consecutive_stream_outputs_are_merged():
             nbformat.v4.new_output("stream", name="stdout", text="c\n")]
     merged = build._merge_streams(outs)
     assert [(o.name, o.text) for o in merged] == [("stdout", "a\nb\n"), ("stderr", "w\n"), ("stdout", "c\n")]
+
+
+def test_points_in_the_text_must_match_the_check(tmp_path):
+    src = build.find_sources(ROOT)[0]
+    body = src.path.read_text().replace("### Exercise 1.1 (1 pt)", "### Exercise 1.1 (3 pts)")
+    assert "(3 pts)" in body
+    copy = _stub_source(tmp_path, body)
+    with pytest.raises(build.SourceError, match="exercise 1.1 3 point"):
+        build.make_exercise(copy)
