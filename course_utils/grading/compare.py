@@ -15,7 +15,23 @@ from torch import Tensor
 
 from .core import CheckFailed
 
-__all__ = ["Mistake", "to_plain_tensor", "expect_close", "clone_args"]
+__all__ = ["Mistake", "to_plain_tensor", "expect_close", "clone_args", "generator", "set_hidden_salt",
+           "call_with_grad"]
+
+# Added to every check's seed by the class grader, so its inputs differ from the ones the
+# notebook's check() used (hard-coded outputs fail); 0 in a student's notebook.
+_hidden_salt = 0
+
+
+def set_hidden_salt(salt: int) -> None:
+    """Shift every check's random inputs (the grade command calls this; notebooks never do)."""
+    global _hidden_salt
+    _hidden_salt = int(salt)
+
+
+def generator(seed: int) -> torch.Generator:
+    """The fixed-seed generator a check draws its random inputs from (shifted by the hidden salt)."""
+    return torch.Generator().manual_seed(seed + _hidden_salt)
 
 
 @dataclass(frozen=True)
@@ -28,13 +44,20 @@ class Mistake:
 
 def to_plain_tensor(x, what: str = "your function") -> Tensor:
     """Copy ``x`` into a plain float64 ``torch.Tensor`` (tensor subclasses are stripped)."""
+    if isinstance(x, Tensor) and x.layout != torch.strided:
+        raise CheckFailed(f"{what} returned a {x.layout} tensor: return an ordinary (dense) tensor")
     if isinstance(x, Tensor):
-        t = x.detach().as_subclass(Tensor)
-    else:
+        # A subclass's __torch_function__ could lie about its values: switch it off while copying.
+        with torch._C.DisableTorchFunctionSubclass():
+            t = Tensor.detach(x).as_subclass(Tensor).clone()
+    elif isinstance(x, (bool, int, float, list, tuple)) or type(x).__module__ == "numpy":
         try:
             t = torch.as_tensor(x)
         except Exception as err:  # noqa: BLE001
             raise CheckFailed(f"{what} should return a tensor, got {type(x).__name__}") from err
+    else:
+        # Anything else (an object whose __eq__ always says True, say) is not a result.
+        raise CheckFailed(f"{what} should return a tensor, got {type(x).__name__}")
     if t.is_complex():
         raise CheckFailed(f"{what} returned complex numbers")
     return t.to(torch.float64).clone()
@@ -43,6 +66,32 @@ def to_plain_tensor(x, what: str = "your function") -> Tensor:
 def clone_args(*args):
     """Fresh copies of tensor arguments, so a student's in-place edit cannot touch the check's."""
     return tuple(a.clone() if isinstance(a, Tensor) else a for a in args)
+
+
+def call_with_grad(fn, *args, wrt: tuple[int, ...]):
+    """Call ``fn(*args)`` and differentiate its scalar output with respect to ``args[i]``, i in ``wrt``.
+
+    Returns ``(value, grads)``: ``grads`` is None when the output carries no gradient
+    (not a tensor, detached, or not a scalar), else a tuple with one gradient per index
+    in ``wrt`` (None where the output does not depend on that argument). The class
+    grader's remote functions do the same in the sandbox (see ``course_utils.autograde``),
+    so a check written with this helper runs unchanged in the notebook and in grading.
+    """
+    if hasattr(fn, "call_with_grad"):
+        return fn.call_with_grad(args, wrt)
+    args = tuple(
+        a.detach().clone().requires_grad_(True) if i in wrt and isinstance(a, Tensor) else a
+        for i, a in enumerate(args)
+    )
+    out = fn(*args)
+    if not isinstance(out, Tensor):
+        return out, None
+    with torch._C.DisableTorchFunctionSubclass():
+        plain = out.as_subclass(Tensor)
+        if not plain.requires_grad or plain.numel() != 1:
+            return out, None
+        grads = torch.autograd.grad(plain.reshape(()), [args[i] for i in wrt], allow_unused=True)
+    return out, grads
 
 
 def _close(a: Tensor, b: Tensor, rtol: float, atol: float) -> bool:

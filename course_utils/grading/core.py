@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 __all__ = [
     "CheckFailed",
+    "StudentError",
     "Exercise",
     "Result",
     "register",
@@ -29,6 +30,18 @@ __all__ = [
 
 class CheckFailed(AssertionError):
     """Raised by a check with the message the student should read."""
+
+
+class StudentError(Exception):
+    """An exception the student's function raised where the grader ran it (another process).
+
+    Only its type's name and message cross over; the grader never unpickles the
+    student's objects.
+    """
+
+    def __init__(self, type_name: str, message: str):
+        super().__init__(message)
+        self.type_name = type_name
 
 
 @dataclass(frozen=True)
@@ -129,8 +142,15 @@ def _raised_not_implemented(err: BaseException) -> bool:
     return False
 
 
-def run_check(exercise: Exercise, fn) -> Result:
-    """Run one exercise's check on ``fn``; never raises (except KeyboardInterrupt)."""
+def run_check(exercise: Exercise, fn, capture_output: bool = True) -> Result:
+    """Run one exercise's check on ``fn``; never raises an ``Exception``.
+
+    ``capture_output`` hides what the student's function prints while it is checked
+    (in a notebook). The class grader passes False: its functions run in another
+    process, and swapping ``sys.stdout`` is not safe across its threads. A
+    ``BaseException`` that is not an ``Exception`` (the grader's own "the sandbox
+    died") passes through.
+    """
 
     def result(points: int, status: str, message: str = "") -> Result:
         return Result(exercise.id, exercise.title, points, exercise.points, status, message)
@@ -140,10 +160,12 @@ def run_check(exercise: Exercise, fn) -> Result:
     if not callable(fn):
         return result(0, "failed", f"{exercise.function} should be a function, got {type(fn).__name__}")
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()) if capture_output else contextlib.nullcontext():
             exercise.check(fn)
     except CheckFailed as err:
         return result(0, "failed", str(err))
+    except StudentError as err:
+        return result(0, "failed", f"your function raised {err.type_name}: {err}")
     except (Exception, SystemExit) as err:  # noqa: BLE001 - any error in student code becomes feedback
         if _raised_not_implemented(err):
             return result(0, "not attempted", "the stub still raises NotImplementedError")

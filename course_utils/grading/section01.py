@@ -13,14 +13,14 @@ import math
 import torch
 
 from .. import divergences, elbo, latent, mixtures
-from .compare import Mistake, clone_args, expect_close, to_plain_tensor
+from .compare import Mistake, call_with_grad, clone_args, expect_close, generator, to_plain_tensor
 from .core import CheckFailed, register
 
 SECTION = "01"
 
 
 def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+    return generator(seed)
 
 
 def _dirichlet(shape, g) -> torch.Tensor:
@@ -217,18 +217,16 @@ def check_elbo_estimate(fn) -> None:
         Mistake((log_joint(z) - log_q).sum(), "average over the K samples, do not sum"),
         Mistake(log_joint(z) - log_q, "return one number: the average over the K samples"),
     ]
-    mu_g, var_g = mu.clone().requires_grad_(True), var.clone().requires_grad_(True)
-    got = fn(log_joint, mu_g, var_g, eps.clone())
+    got, grads = call_with_grad(fn, log_joint, mu.clone(), var.clone(), eps.clone(), wrt=(1, 2))
     expect_close(got, ref, what="a 2-D latent, K = 256 samples", mistakes=mistakes)
-    if not isinstance(got, torch.Tensor) or not got.requires_grad:
-        raise CheckFailed("no gradient reaches mu and var: build z = mu + sqrt(var) * eps from the "
-                          "arguments themselves (no .detach(), no torch.no_grad())")
-    grad_mu, grad_var = torch.autograd.grad(got.as_subclass(torch.Tensor), (mu_g, var_g),
-                                            allow_unused=True)
+    no_grad = ("no gradient reaches {}: build z = mu + sqrt(var) * eps from the arguments themselves "
+               "(no .detach(), no torch.no_grad())")
+    if grads is None:
+        raise CheckFailed(no_grad.format("mu and var"))
+    grad_mu, grad_var = grads
     for name, grad in (("mu", grad_mu), ("var", grad_var)):
         if grad is None:
-            raise CheckFailed(f"no gradient reaches {name}: build z = mu + sqrt(var) * eps from "
-                              "the arguments themselves (no .detach(), no torch.no_grad())")
+            raise CheckFailed(no_grad.format(name))
     mu_r, var_r = mu.clone().requires_grad_(True), var.clone().requires_grad_(True)
     ref_grads = torch.autograd.grad(elbo.elbo_estimate(log_joint, mu_r, var_r, eps), (mu_r, var_r))
     expect_close(grad_mu, ref_grads[0], what="the gradient with respect to mu")
