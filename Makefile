@@ -6,14 +6,18 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PORT ?= 8888
+DEMO_PORT ?= 8866
 
-.PHONY: help install lab check test notebooks clean distclean lock
+.PHONY: help install lab check test notebooks grade demo clean distclean lock
 
 help:
 	@echo "make lab        install if needed, then start JupyterLab on the course (prints the URL)"
 	@echo "make check      install if needed, then lint, test, drift-check, run and grade every notebook"
 	@echo "make test       the fast unit tests only (no Jupyter kernels)"
 	@echo "make notebooks  regenerate solutions/ and exercises/ from notebooks/*.py (S=01 for one section)"
+	@echo "make grade      grade a class: make grade SUBMISSIONS=path/to/folder [SECTION=01] [GRADES=grades]"
+	@echo "                [JOBS=n] [REGRADE=1]; writes GRADES/gradebook.csv and GRADES/feedback/"
+	@echo "make demo       serve every widget demo with Voila on 127.0.0.1:\$$DEMO_PORT (SECTION=01 for one page)"
 	@echo "make install    create .venv and install the pinned environment"
 	@echo "make clean      remove caches and build outputs (never a notebook)"
 
@@ -36,6 +40,15 @@ test: install
 
 notebooks: install
 	$(PY) -m course_utils.build $(S)
+
+demo: install
+	$(PY) -m course_utils.demo serve --port $(DEMO_PORT) $(if $(SECTION),--section $(SECTION))
+
+GRADES ?= grades
+grade: install
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder [SECTION=01] [GRADES=grades] [JOBS=n] [REGRADE=1]" >&2; exit 2; }
+	$(PY) -m course_utils.grade "$(SUBMISSIONS)" --out "$(GRADES)" $(if $(SECTION),--section $(SECTION)) \
+	  $(if $(JOBS),--jobs $(JOBS)) $(if $(REGRADE),--regrade)
 
 lock: install
 	$(PY) scripts/lock.py

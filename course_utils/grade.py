@@ -1,134 +1,52 @@
-"""Grade notebooks: ``python -m course_utils.grade NOTEBOOK.ipynb [...] [--json]``.
+"""Grade notebooks: one file, several, or a whole class's folder.
 
-Each notebook runs top to bottom in a fresh kernel (a time limit per cell),
-in a temporary copy, so the submission on disk is never modified. Then the
-grader runs each exercise's check itself, in that kernel, on the functions the
-notebook defined, and reads the results from a file it named; nothing the
-notebook printed is trusted. A notebook that is missing, is not valid JSON or
-fails to run gets a report that says why, and the other notebooks are still
-graded.
+    python -m course_utils.grade SUBMISSIONS/ [--out grades] [--section 01] [--jobs N] [--regrade]
+    python -m course_utils.grade NOTEBOOK.ipynb [...] [--json] [--expect full|zero]
 
-JSON output: a list with one object per notebook::
+A folder is a class: one sub-folder per student, or one notebook per student
+named by the student. It writes ``gradebook.csv``, ``grades.json`` and
+``feedback/<student>.md`` (and ``.html``) to ``--out``, prints a summary, and
+on a re-run grades only the notebooks that changed (``--regrade``: all).
 
-    {"notebook": ..., "section": "01", "exercises": [{"id", "points", "max_points",
-     "status", "message"}, ...], "total": 7, "max_total": 10, "error": null}
+Notebook files are graded one by one and printed (``--json``: one JSON list of
+reports). ``--expect full`` or ``--expect zero`` makes the exit status say
+whether every notebook got full marks, or none (``make check`` uses both).
 
-``--expect full`` or ``--expect zero`` makes the exit status say whether every
-notebook got full marks or none (``make check`` uses both).
+How a notebook is graded (see :mod:`course_utils.autograde`): only its exercise
+cells are taken; the provided cells come from the course's source. They run in
+a fresh sandbox process under time and memory limits, with the course files
+read-only; the checks run in this process, on inputs shifted by a hidden salt,
+against the reference implementations. Nothing the notebook printed or stored
+counts, and no submission is ever modified.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
-import shutil
+import os
 import sys
-import tempfile
-import time
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import nbformat
-
-from .grading import exercises
+from .autograde import Limits, Report, grade_submission
+from .autograde.sandbox import DEFAULT_LIMITS
+from .grading.compare import set_hidden_salt
 
 __all__ = ["Report", "grade_notebook", "main"]
 
-
-@dataclass
-class Report:
-    notebook: str
-    section: str | None
-    exercises: list[dict] = field(default_factory=list)
-    error: str | None = None
-    seconds: float = 0.0
-
-    @property
-    def total(self) -> int:
-        return sum(e["points"] for e in self.exercises)
-
-    @property
-    def max_total(self) -> int:
-        return sum(e["max_points"] for e in self.exercises)
-
-    def to_dict(self) -> dict:
-        return {
-            "notebook": self.notebook,
-            "section": self.section,
-            "exercises": self.exercises,
-            "total": self.total,
-            "max_total": self.max_total,
-            "error": self.error,
-            "seconds": round(self.seconds, 2),
-        }
+DEFAULT_SALT = 7919  # an instructor may set COURSE_GRADING_SALT (or --salt) to keep theirs private
 
 
-def _zero(section: str, reason: str) -> list[dict]:
-    return [
-        {"id": e.id, "points": 0, "max_points": e.points, "status": "not graded", "message": reason}
-        for e in exercises(section)
-    ]
-
-
-def _section_of(path: Path, nb) -> str | None:
-    meta = nb.metadata.get("course", {}).get("section") if nb is not None else None
-    if isinstance(meta, str) and exercises(meta):
-        return meta
-    match = re.match(r"(\d\d)", path.name)
-    if match and exercises(match.group(1)):
-        return match.group(1)
-    return None
-
-
-GRADER_CELL = """\
-import json as _json
-from course_utils.grading import grade_namespace as _grade_namespace
-with open({path!r}, "w") as _f:
-    _json.dump([_r.to_dict() for _r in _grade_namespace({section!r}, globals())], _f)
-"""
-
-
-def grade_notebook(path: Path, timeout: int = 300) -> Report:
-    """Execute one notebook in a fresh kernel and run its section's checks."""
-    from nbclient import NotebookClient
-
-    start = time.perf_counter()
-    report = Report(str(path), None)
+def grade_notebook(path: Path, limits: Limits = DEFAULT_LIMITS, section: str | None = None) -> Report:
+    """Grade one notebook file (a missing or unreadable file gets a report that says so)."""
     try:
-        nb = nbformat.read(path, as_version=4)
+        data = Path(path).read_bytes()
     except FileNotFoundError:
-        report.error = "file not found"
-    except Exception as err:  # noqa: BLE001 - any unreadable file becomes a report line
-        report.error = f"not a readable notebook: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
-        nb = None
-    report.section = _section_of(path, nb if report.error is None else None)
-    if report.section is None:
-        report.error = report.error or "cannot tell which section this notebook belongs to"
-        return report
-    if report.error:
-        report.exercises = _zero(report.section, report.error)
-        return report
-    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-        workdir = Path(tmp) / "work"
-        workdir.mkdir()
-        result_file = Path(tmp) / "results.json"
-        nb.cells.append(nbformat.v4.new_code_cell(
-            GRADER_CELL.format(path=str(result_file), section=report.section)))
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                                resources={"metadata": {"path": str(workdir)}})
-        try:
-            client.execute()
-        except Exception as err:  # noqa: BLE001 - a timeout or a dead kernel
-            report.error = f"the notebook did not finish: {type(err).__name__}: {str(err)[:200]}"
-        if result_file.exists():
-            report.exercises = json.loads(result_file.read_text())
-        else:
-            report.error = report.error or "the grading cell did not run"
-            report.exercises = _zero(report.section, report.error)
-        shutil.rmtree(workdir, ignore_errors=True)
-    report.seconds = time.perf_counter() - start
-    return report
+        return Report(str(path), section, error="file not found")
+    except OSError as err:
+        return Report(str(path), section, error=f"cannot read the file: {err.strerror}")
+    return grade_submission(data, str(path), section, limits)
 
 
 def _print_human(report: Report) -> None:
@@ -137,34 +55,71 @@ def _print_human(report: Report) -> None:
     for e in report.exercises:
         msg = f": {e['message']}" if e["message"] and e["status"] != "passed" else ""
         print(f"  {e['id']:<5} {e['points']}/{e['max_points']}  {e['status']}{msg}")
+    for note in report.notes:
+        print(f"  note: {note}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m course_utils.grade", description=__doc__.split("\n")[0])
+    parser.add_argument("paths", nargs="+", type=Path, help="a class's folder, or notebook files")
+    parser.add_argument("--out", type=Path, default=Path("grades"), help="class mode: where to write (grades/)")
+    parser.add_argument("--section", help="grade as this section (e.g. 01); default: each notebook's own")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel sandboxes (cores)")
+    parser.add_argument("--regrade", action="store_true", help="class mode: ignore the cache")
+    parser.add_argument("--no-progress", action="store_true", help="class mode: no progress bar")
+    parser.add_argument("--json", action="store_true", help="files mode: print one JSON list of reports")
+    parser.add_argument("--expect", choices=("full", "zero"),
+                        help="files mode: exit 1 unless every notebook got full marks (or zero)")
+    parser.add_argument("--setup-timeout", type=float, default=Limits.setup_s,
+                        help="seconds to run a notebook's cells (%(default)s)")
+    parser.add_argument("--timeout", type=float, default=Limits.check_s,
+                        help="seconds for one exercise's check (%(default)s)")
+    parser.add_argument("--memory", type=int, default=Limits.memory_mb, help="MB per sandbox (%(default)s)")
+    parser.add_argument("--salt", type=int, default=int(os.environ.get("COURSE_GRADING_SALT", DEFAULT_SALT)),
+                        help="shifts the checks' random inputs away from the notebook's own")
+    return parser
+
+
+def _expect(reports: list[Report], expect: str | None) -> int:
+    if expect == "full":
+        bad = [r for r in reports if r.error or not r.exercises or r.total != r.max_total]
+    elif expect == "zero":
+        bad = [r for r in reports if r.error or not r.exercises or r.total != 0]
+    else:
+        return 0
+    for r in bad:
+        print(f"expected {expect} marks: {r.notebook} got {r.total}/{r.max_total}"
+              + (f" ({r.error})" if r.error else ""), file=sys.stderr)
+    return 1 if bad else 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.grade", description=__doc__.split("\n")[0])
-    parser.add_argument("notebooks", nargs="+", type=Path)
-    parser.add_argument("--json", action="store_true", help="print one JSON list of reports")
-    parser.add_argument("--timeout", type=int, default=300, help="seconds allowed per cell")
-    parser.add_argument("--expect", choices=("full", "zero"),
-                        help="exit 1 unless every notebook got full marks (or zero)")
-    args = parser.parse_args(argv)
-    reports = []
-    for path in args.notebooks:
-        report = grade_notebook(path, timeout=args.timeout)
-        reports.append(report)
-        if not args.json:
-            _print_human(report)
+    args = _parser().parse_args(argv)
+    limits = Limits(setup_s=args.setup_timeout, check_s=args.timeout, memory_mb=args.memory)
+    set_hidden_salt(args.salt)
+    if len(args.paths) == 1 and args.paths[0].is_dir():
+        from .autograde.gradebook import grade_class, summary
+
+        try:
+            result = grade_class(args.paths[0], args.out, args.section, args.jobs, args.regrade, limits,
+                                 args.salt, progress=not args.no_progress)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(summary(result, args.out))
+        return 0
+    folders = [p for p in args.paths if p.is_dir()]
+    if folders:
+        print(f"error: give one class folder, or notebook files; {folders[0]} is a folder", file=sys.stderr)
+        return 2
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        reports = list(pool.map(lambda p: grade_notebook(p, limits, args.section), args.paths))
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], indent=2))
-    if args.expect == "full":
-        bad = [r for r in reports if r.error or not r.exercises or r.total != r.max_total]
-    elif args.expect == "zero":
-        bad = [r for r in reports if r.error or not r.exercises or r.total != 0]
     else:
-        bad = []
-    for r in bad:
-        print(f"expected {args.expect} marks: {r.notebook} got {r.total}/{r.max_total}"
-              + (f" ({r.error})" if r.error else ""), file=sys.stderr)
-    return 1 if bad else 0
+        for report in reports:
+            _print_human(report)
+    return _expect(reports, args.expect)
 
 
 if __name__ == "__main__":

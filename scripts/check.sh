@@ -30,7 +30,7 @@ report() {
 }
 
 stage "1 lint (ruff)" $PY -m ruff check course_utils tests notebooks scripts
-stage "2 unit tests (pytest)" $PY -m pytest -q -n 2 tests
+stage "2 unit tests (pytest)" $PY -m pytest -q -n 2 --dist loadfile tests
 stage "3 notebooks up to date" $PY -m course_utils.build --check
 stage "4 nbval solutions + exercises" $PY -m pytest -q -p no:randomly --nbval-lax --nbval-current-env \
   -n 2 --dist loadfile solutions exercises

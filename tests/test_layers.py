@@ -30,7 +30,8 @@ def test_reference_math_imports_no_plotting_widgets_or_grading():
 
 def test_grading_imports_no_plotting_or_widgets():
     forbidden = (*SCREEN, "course_utils.plotting", "course_utils.widgets")
-    assert _imported_after("import course_utils.grading, course_utils.grade", forbidden) == []
+    modules = "course_utils.grading, course_utils.grade, course_utils.autograde.gradebook"
+    assert _imported_after(f"import {modules}", forbidden) == []
 
 
 def test_the_math_modules_are_found():

@@ -21,6 +21,10 @@ def test_make_clean_never_deletes_a_notebook(tmp_path):
     (tmp_path / "exercises" / ".ipynb_checkpoints").mkdir()
     (tmp_path / "build").mkdir()
     (tmp_path / "build" / "bench.json").write_text("{}")
+    (tmp_path / "grades").mkdir()
+    gradebook = tmp_path / "grades" / "gradebook.csv"
+    gradebook.write_text("student,total\n")
+    kept.append(gradebook)
     (tmp_path / "course_utils" / "__pycache__").mkdir(parents=True)
     subprocess.run(["make", "clean"], cwd=tmp_path, check=True, capture_output=True)
     assert all(p.exists() for p in kept)
@@ -34,3 +38,9 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_make_check():
     start = readme[: readme.index("## Sections")]
     assert "make lab" in start and "make check" in start
     assert "make check" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_make_grade_without_a_folder_says_how_to_call_it():
+    proc = subprocess.run(["make", "--no-print-directory", "grade"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "usage: make grade SUBMISSIONS=path/to/folder" in proc.stderr
