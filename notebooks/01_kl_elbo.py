@@ -31,6 +31,11 @@
 # line (`passed`, or what looks wrong). Cells further down use the reference
 # implementations from `course_utils`, so the notebook runs even if an exercise is unfinished.
 # The last cell prints your score.
+#
+# **How your notebook is graded.** The grader takes only the exercise cells from your notebook
+# and runs them with the other cells as the course provides them, then checks each function on
+# fresh inputs. So write everything an exercise needs inside its own cell (cells you add are not
+# graded), and keep each exercise's function name and arguments as given.
 
 # %%
 import math
