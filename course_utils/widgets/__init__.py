@@ -19,7 +19,7 @@ import importlib
 import pkgutil
 
 from .base import FigureDemo
-from .registry import DemoSpec, demo, demos
+from .registry import DemoSpec, demo, demos, show_demo
 
 for _info in pkgutil.iter_modules(__path__):
     if not _info.name.startswith("_"):
@@ -29,4 +29,4 @@ for _info in pkgutil.iter_modules(__path__):
 for _spec in demos():
     globals()[_spec.name] = _spec.factory
 
-__all__ = ["DemoSpec", "FigureDemo", "demo", "demos", *(s.name for s in demos())]
+__all__ = ["DemoSpec", "FigureDemo", "demo", "demos", "show_demo", *(s.name for s in demos())]

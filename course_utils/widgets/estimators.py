@@ -239,7 +239,7 @@ class EvidenceEstimatorDemo(FigureDemo):
         return f"{cell}<table class='cu-est'>{head}{''.join(rows)}</table>"
 
 
-@demo(section="01", title="Estimating log p(x): naive Monte Carlo vs importance sampling", order=3)
+@demo(section="01", title="Estimating log p(x): naive Monte Carlo vs importance sampling", order=3, simulates=True)
 def evidence_estimator_demo(lecture: bool = False, seed: int = 0) -> EvidenceEstimatorDemo:
     """Add importance-sampling estimates of log p(x) and watch their spread against K and q."""
     return EvidenceEstimatorDemo(lecture=lecture, seed=seed)
