@@ -117,7 +117,8 @@ class Child:
         fn = self.functions.get(request["id"])
         try:
             if request.get("wrt") is not None:
-                value, grads = call_with_grad(fn, *request["args"], wrt=tuple(request["wrt"]))
+                value, grads = call_with_grad(fn, *request["args"], wrt=tuple(request["wrt"]),
+                                              cotangent=request.get("cotangent"), output=request.get("output"))
                 answer = ("grad", {"value": to_wire(value),
                                    "grads": None if grads is None else [to_wire(g) for g in grads]})
             else:

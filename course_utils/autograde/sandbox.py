@@ -278,10 +278,11 @@ class RemoteFunction:
             self.sandbox._die("it broke the grader's protocol")
         return value
 
-    def call_with_grad(self, args: tuple, wrt: tuple[int, ...]):
+    def call_with_grad(self, args: tuple, wrt: tuple[int, ...], cotangent=None, output: int | None = None):
         """See ``grading.compare.call_with_grad``; the differentiation happens in the sandbox."""
         kind, payload = self.sandbox.call(
-            {"op": "call", "id": self.exercise_id, "args": args, "kwargs": {}, "wrt": tuple(wrt)}, self.deadline)
+            {"op": "call", "id": self.exercise_id, "args": args, "kwargs": {}, "wrt": tuple(wrt),
+             "cotangent": cotangent, "output": output}, self.deadline)
         if kind != "grad" or not isinstance(payload, dict):
             self.sandbox._die("it broke the grader's protocol")
         grads = payload.get("grads")

@@ -68,30 +68,51 @@ def clone_args(*args):
     return tuple(a.clone() if isinstance(a, Tensor) else a for a in args)
 
 
-def call_with_grad(fn, *args, wrt: tuple[int, ...]):
-    """Call ``fn(*args)`` and differentiate its scalar output with respect to ``args[i]``, i in ``wrt``.
+def call_with_grad(fn, *args, wrt: tuple[int, ...], cotangent: Tensor | None = None, output: int | None = None):
+    """Call ``fn(*args)`` and differentiate its output with respect to ``args[i]``, i in ``wrt``.
+
+    The output differentiated is ``fn(*args)`` itself, or its element ``output`` when
+    the function returns a tuple. A scalar output is differentiated directly; any other
+    tensor needs ``cotangent`` (same shape), giving the vector-Jacobian product, the
+    gradient of ``(out * cotangent).sum()``.
+
+    An argument that is a tensor gets one gradient (None where the output does not depend
+    on it); an argument that is a ``torch.nn.Module`` gets a tuple with one gradient per
+    parameter, in ``parameters()`` order (so a check can see which parameters a loss term
+    trains).
 
     Returns ``(value, grads)``: ``grads`` is None when the output carries no gradient
-    (not a tensor, detached, or not a scalar), else a tuple with one gradient per index
-    in ``wrt`` (None where the output does not depend on that argument). The class
-    grader's remote functions do the same in the sandbox (see ``course_utils.autograde``),
-    so a check written with this helper runs unchanged in the notebook and in grading.
+    (not a tensor, detached, or not a scalar without a cotangent), else a tuple with one
+    entry per index in ``wrt``. The class grader's remote functions do the same in the
+    sandbox (see ``course_utils.autograde``), so a check written with this helper runs
+    unchanged in the notebook and in grading.
     """
     if hasattr(fn, "call_with_grad"):
-        return fn.call_with_grad(args, wrt)
+        return fn.call_with_grad(args, wrt, cotangent, output)
     args = tuple(
         a.detach().clone().requires_grad_(True) if i in wrt and isinstance(a, Tensor) else a
         for i, a in enumerate(args)
     )
-    out = fn(*args)
+    value = fn(*args)
+    out = value[output] if output is not None and isinstance(value, (tuple, list)) else value
     if not isinstance(out, Tensor):
-        return out, None
+        return value, None
+    groups = [list(args[i].parameters()) if isinstance(args[i], torch.nn.Module) else [args[i]] for i in wrt]
+    inputs = [t for group in groups for t in group]
     with torch._C.DisableTorchFunctionSubclass():
         plain = out.as_subclass(Tensor)
-        if not plain.requires_grad or plain.numel() != 1:
-            return out, None
-        grads = torch.autograd.grad(plain.reshape(()), [args[i] for i in wrt], allow_unused=True)
-    return out, grads
+        if not plain.requires_grad or (cotangent is None and plain.numel() != 1):
+            return value, None
+        if cotangent is None:
+            flat = torch.autograd.grad(plain.reshape(()), inputs, allow_unused=True)
+        else:
+            flat = torch.autograd.grad(plain, inputs, grad_outputs=cotangent.to(plain.dtype), allow_unused=True)
+    grads, k = [], 0
+    for i, group in zip(wrt, groups, strict=True):
+        chunk = flat[k:k + len(group)]
+        k += len(group)
+        grads.append(tuple(chunk) if isinstance(args[i], torch.nn.Module) else chunk[0])
+    return value, tuple(grads)
 
 
 def _close(a: Tensor, b: Tensor, rtol: float, atol: float) -> bool:
