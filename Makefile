@@ -8,7 +8,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PORT ?= 8888
 DEMO_PORT ?= 8866
 
-.PHONY: help install lab check test notebooks grade demo clean distclean lock
+.PHONY: help install lab check test notebooks grade demo bench clean distclean lock
 
 help:
 	@echo "make lab        install if needed, then start JupyterLab on the course (prints the URL)"
@@ -18,6 +18,7 @@ help:
 	@echo "make grade      grade a class: make grade SUBMISSIONS=path/to/folder [SECTION=01] [GRADES=grades]"
 	@echo "                [JOBS=n] [REGRADE=1]; writes GRADES/gradebook.csv and GRADES/feedback/"
 	@echo "make demo       serve every widget demo with Voila on 127.0.0.1:\$$DEMO_PORT (SECTION=01 for one page)"
+	@echo "make bench      time notebooks, widget redraws and trained models against budgets; writes build/bench.json"
 	@echo "make install    create .venv and install the pinned environment"
 	@echo "make clean      remove caches and build outputs (never a notebook)"
 
@@ -36,13 +37,16 @@ check: install
 	@bash scripts/check.sh
 
 test: install
-	$(PY) -m pytest -q -n 2 -m "not kernel" tests
+	$(PY) -m pytest -q -n 2 -m "not kernel and not browser" --ignore=tests/browser tests
 
 notebooks: install
 	$(PY) -m course_utils.build $(S)
 
 demo: install
 	$(PY) -m course_utils.demo serve --port $(DEMO_PORT) $(if $(SECTION),--section $(SECTION))
+
+bench: install
+	$(PY) -m course_utils.bench
 
 GRADES ?= grades
 grade: install

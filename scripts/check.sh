@@ -27,13 +27,16 @@ report() {
   echo; echo "=== make check: stage times"
   printf '%s\n' "${summary[@]}"
   printf '%-34s %7s s\n' "total" "$(secs_since "$total_start")"
+  # make bench reports the latest total from build/check-times.json
+  printf '%s\n' "${summary[@]}" | $PY scripts/check_times.py "$(secs_since "$total_start")"
 }
 
 stage "1 lint (ruff)" $PY -m ruff check course_utils tests notebooks scripts
-stage "2 unit tests (pytest)" $PY -m pytest -q -n 2 --dist loadfile tests
+stage "2 unit tests (pytest)" $PY -m pytest -q -n 2 --dist loadfile --ignore=tests/browser tests
 stage "3 notebooks up to date" $PY -m course_utils.build --check
 stage "4 nbval solutions + exercises" $PY -m pytest -q -p no:randomly --nbval-lax --nbval-current-env \
   -n 2 --dist loadfile solutions exercises
 stage "5a grade: full marks on solutions" $PY -m course_utils.grade --expect full solutions/*.ipynb
 stage "5b grade: zero on exercises" $PY -m course_utils.grade --expect zero exercises/*.ipynb
+stage "6 browser: Lab and Voila demos" $PY -m pytest -q -p no:randomly tests/browser
 report
