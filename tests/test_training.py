@@ -1,0 +1,207 @@
+"""Tests of course_utils.training: the one training loop and the registry of trained models."""
+
+import sys
+import time
+
+import pytest
+import torch
+
+from course_utils import training
+from course_utils.training import TrainedModel, course_model, course_models, discover_models, fit
+
+
+def _regression(seed=0, n=256):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 1, generator=g)
+    y = 3.0 * x + 1.0 + 0.1 * torch.randn(n, 1, generator=g)
+    return x, y
+
+
+def _mse(model, batch):
+    x, y = batch
+    return ((model(x) - y) ** 2).mean()
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """An empty registry for the test, the real one restored after; discovery off."""
+    monkeypatch.setattr(training, "_REGISTRY", {})
+    monkeypatch.setattr(training, "discover_models", lambda *a, **k: [])
+    return training._REGISTRY
+
+
+# --- fit ------------------------------------------------------------------------------------
+
+
+def test_fit_decreases_a_regression_loss_and_returns_one_loss_per_step():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(1, 1)
+    history = fit(model, _mse, _regression(), steps=300, lr=0.05, progress=False)
+    assert history.shape == (300,) and history.dtype == torch.float64
+    assert history[-1] < history[0] / 50
+    assert model.weight.item() == pytest.approx(3.0, abs=0.05)
+    assert model.bias.item() == pytest.approx(1.0, abs=0.05)
+
+
+@pytest.mark.parametrize("kind", ["function", "list", "tuple"])
+def test_fit_takes_a_function_a_list_or_a_tuple_batch(kind):
+    x, y = _regression()
+    batches = {"function": lambda: (x, y), "list": [(x[:128], y[:128]), (x[128:], y[128:])], "tuple": (x, y)}[kind]
+    seen = []
+    loss = lambda m, b: seen.append(len(b[0])) or _mse(m, b)
+    history = fit(torch.nn.Linear(1, 1), loss, batches, steps=5, progress=False)
+    assert history.shape == (5,)
+    assert seen == ([128] * 5 if kind == "list" else [256] * 5)  # the list restarts after its 2 batches
+
+
+def test_fit_with_a_progress_bar_writes_to_stderr(capsys):
+    fit(torch.nn.Linear(1, 1), _mse, _regression(), steps=3, progress=True, desc="regression")
+    assert "regression" in capsys.readouterr().err
+
+
+def test_fit_restores_the_models_mode():
+    model = torch.nn.Linear(1, 1).eval()
+    fit(model, lambda m, b: _mse(m, b) * (1.0 if m.training else float("nan")), _regression(), 2, progress=False)
+    assert not model.training
+
+
+def test_fit_stops_before_overrunning_max_seconds():
+    def slow(model, batch):
+        time.sleep(0.01)
+        return _mse(model, batch)
+
+    start = time.perf_counter()
+    history = fit(torch.nn.Linear(1, 1), slow, _regression(), steps=1000, progress=False, max_seconds=0.2)
+    assert 5 < len(history) < 1000
+    assert time.perf_counter() - start < 0.5
+
+
+@pytest.mark.parametrize("steps", [0, -3, 2.5, "10", True, None])
+def test_fit_rejects_steps_that_are_not_a_positive_int(steps):
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        fit(torch.nn.Linear(1, 1), _mse, _regression(), steps=steps, progress=False)
+
+
+@pytest.mark.parametrize("lr", [0, -0.1, float("nan"), float("inf"), "0.1"])
+def test_fit_rejects_a_bad_learning_rate(lr):
+    with pytest.raises(ValueError, match="lr must be a positive finite number"):
+        fit(torch.nn.Linear(1, 1), _mse, _regression(), steps=1, lr=lr, progress=False)
+
+
+def test_fit_rejects_bad_arguments_with_a_message():
+    batch = _regression()
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        fit(lambda x: x, _mse, batch, steps=1)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        fit(torch.nn.Linear(1, 1).requires_grad_(False), _mse, batch, steps=1)
+    with pytest.raises(TypeError, match=r"loss_fn must be a function loss_fn\(model, batch\)"):
+        fit(torch.nn.Linear(1, 1), "mse", batch, steps=1)
+    with pytest.raises(TypeError, match="batches must be a tensor"):
+        fit(torch.nn.Linear(1, 1), _mse, 3, steps=1)
+    with pytest.raises(ValueError, match="max_seconds must be a positive number"):
+        fit(torch.nn.Linear(1, 1), _mse, batch, steps=1, max_seconds=0)
+
+
+def test_fit_explains_a_loss_that_is_not_a_scalar_or_has_no_gradient():
+    model = torch.nn.Linear(1, 1)
+    with pytest.raises(ValueError, match=r"scalar tensor \(shape \(\)\), got \(256, 1\)"):
+        fit(model, lambda m, b: (m(b[0]) - b[1]) ** 2, _regression(), steps=1, progress=False)
+    with pytest.raises(ValueError, match="does not depend on the model's parameters"):
+        fit(model, lambda m, b: b[1].mean(), _regression(), steps=1, progress=False)
+
+
+def test_fit_stops_on_a_nan_loss_and_says_when():
+    with pytest.raises(FloatingPointError, match="the loss became nan at step 0 of 3: try a smaller lr"):
+        fit(torch.nn.Linear(1, 1), lambda m, b: _mse(m, b) * float("nan"), _regression(), 3, progress=False)
+
+
+def test_fit_says_when_a_generator_of_batches_runs_out():
+    batches = (_regression(seed) for seed in range(2))
+    with pytest.raises(ValueError, match="batches ran out before the last step"):
+        fit(torch.nn.Linear(1, 1), _mse, batches, steps=3, progress=False)
+
+
+# --- the registry ------------------------------------------------------------------------------
+
+
+def _toy_2d(seconds_budget: float) -> TrainedModel:
+    target = lambda n: torch.randn(n, 2)
+    return TrainedModel(samples=target(10), train_seconds=0.0, target=target)
+
+
+def test_a_registered_model_is_listed_and_trains(registry):
+    course_model(name="toy_2d", section="5", kind="2d")(_toy_2d)
+    specs = course_models()
+    assert [(s.name, s.section, s.kind) for s in specs] == [("toy_2d", "05", "2d")]
+    assert course_models(section="05") == specs and course_models(section="06") == []
+    result = specs[0].train(1.0)
+    assert result.samples.shape == (10, 2)
+    course_model(name="toy_2d", section="05", kind="2d")(_toy_2d)  # a module reload replaces
+    assert len(course_models()) == 1
+
+
+def test_the_real_registry_is_left_as_it_was(registry):
+    assert registry == {}  # the fixture's empty registry, not the course's
+
+
+def test_course_model_rejects_bad_declarations(registry):
+    with pytest.raises(ValueError, match="kind must be one of '2d', 'digits'"):
+        course_model(name="m", section="05", kind="3d")
+    with pytest.raises(ValueError, match="name must be an identifier"):
+        course_model(name="my model", section="05", kind="2d")
+    course_model(name="m", section="05", kind="2d")(_toy_2d)
+    with pytest.raises(ValueError, match="a model named 'm' is already registered"):
+        course_model(name="m", section="06", kind="2d")(lambda seconds_budget: None)
+
+
+def test_train_checks_what_the_model_function_returns(registry):
+    course_model(name="wrong_type", section="05", kind="2d")(lambda seconds_budget: torch.zeros(3, 2))
+    course_model(name="wrong_dim", section="05", kind="2d")(
+        lambda seconds_budget: TrainedModel(torch.zeros(3, 3), 0.0, target=lambda n: torch.zeros(n, 2)))
+    course_model(name="no_target", section="05", kind="2d")(lambda seconds_budget: TrainedModel(torch.zeros(3, 2), 0))
+    course_model(name="digits_dim", section="06", kind="digits")(
+        lambda seconds_budget: TrainedModel(torch.zeros(3, 2), 0.0))
+    course_model(name="lone_recon", section="06", kind="digits")(
+        lambda seconds_budget: TrainedModel(torch.zeros(3, 64), 0.0, reconstructions=torch.zeros(3, 64)))
+    specs = {s.name: s for s in course_models()}
+    with pytest.raises(TypeError, match="must return a TrainedModel"):
+        specs["wrong_type"].train(1.0)
+    with pytest.raises(ValueError, match=r"wrong_dim: a 2d model's samples have shape \(n, 2\)"):
+        specs["wrong_dim"].train(1.0)
+    with pytest.raises(ValueError, match="no_target: a 2d model must give target"):
+        specs["no_target"].train(1.0)
+    with pytest.raises(ValueError, match=r"digits_dim: a digits model's samples have shape \(n, 64\)"):
+        specs["digits_dim"].train(1.0)
+    with pytest.raises(ValueError, match="give reconstructions and labels together"):
+        specs["lone_recon"].train(1.0)
+
+
+def test_discovery_tolerates_a_missing_package():
+    assert discover_models("course_utils.no_such_package") == []
+    assert discover_models("no_such_top_level_package.models") == []
+
+
+def test_discovery_imports_every_module_of_the_package(tmp_path, monkeypatch, registry):
+    pkg = tmp_path / "toy_course_models"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "05_toy.py").write_text(
+        "import torch\n"
+        "from course_utils.training import TrainedModel, course_model\n"
+        "@course_model(name='discovered_toy', section='05', kind='2d')\n"
+        "def discovered_toy(seconds_budget):\n"
+        "    return TrainedModel(torch.zeros(3, 2), 0.0, target=lambda n: torch.zeros(n, 2))\n"
+    )
+    (pkg / "_private.py").write_text("raise RuntimeError('never imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        assert discover_models("toy_course_models") == ["05_toy"]
+        assert [s.name for s in training.course_models()] == ["discovered_toy"]
+    finally:
+        for name in [m for m in sys.modules if m.startswith("toy_course_models")]:
+            del sys.modules[name]
+
+
+def test_the_course_registry_lists_only_trained_models():
+    for spec in course_models():  # whatever sections exist: well-formed entries
+        assert spec.kind in training.KINDS and spec.section.isdigit() and callable(spec.factory)
