@@ -31,7 +31,7 @@ __all__ = ["section_titles", "section_page", "index_page", "build", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-TITLE_RE = re.compile(r"^#\s+(.+)$", re.MULTILINE)
+TITLE_RE = re.compile(r"^# #\s+(.+)$", re.MULTILINE)  # a markdown "# Title" inside a jupytext "# %% [markdown]" cell
 
 
 def section_titles() -> dict[str, tuple[str, str]]:

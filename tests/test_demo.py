@@ -75,3 +75,9 @@ def test_unknown_section_is_refused_with_the_sections_that_exist(capsys, tmp_pat
 def test_every_demo_declares_a_redraw_budget():
     for spec in demos():
         assert spec.budget_ms == (250.0 if spec.simulates else 100.0)
+
+
+def test_section_titles_come_from_each_sources_first_heading():
+    titles = demo.section_titles()
+    assert titles["01"] == ("01_kl_elbo", "01 · KL divergence, latent variable models and the ELBO")
+    assert all(not title.startswith("-") for _, title in titles.values())
