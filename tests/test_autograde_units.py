@@ -123,8 +123,9 @@ def test_notebook_of_another_section_is_refused():
     nb["metadata"]["course"]["section"] = "02"
     with pytest.raises(SubmissionError, match="section 02, not of section 01"):
         read_submission(to_bytes(nb), "01_kl_elbo.ipynb", "01")
-    # without an expected section, section 02 is taken at its word: it has no exercises
-    with pytest.raises(SubmissionError, match="section 02, which has no graded exercises"):
+    # without an expected section, the metadata is taken at its word: section 99 has no exercises
+    nb["metadata"]["course"]["section"] = "99"
+    with pytest.raises(SubmissionError, match="section 99, which has no graded exercises"):
         read_submission(to_bytes(nb), "01_kl_elbo.ipynb")
 
 
@@ -176,14 +177,28 @@ def test_program_has_the_import_cell_and_each_exercise_in_order(student_regions)
     assert steps[-1].kind == "exercise" and steps[-1].exercise == IDS_01[-1]  # stops after the last one
 
 
-def test_program_leaves_out_display_cells_but_keeps_assignments(student_regions):
+def test_program_leaves_out_display_cells_and_cells_the_exercises_do_not_need(student_regions):
     steps = program("01", student_regions)
     codes = [s.code.strip() for s in steps]
     for display in ('check("1.1", kl_discrete)', "kl_fit_demo()", "plot_kl_asymmetry()", 'score_table("01")'):
         assert display not in codes
     assert not any(c.startswith(("check(", "plot_", "kl_fit_demo")) for c in codes)
-    assert any(c.startswith("p = torch.distributions.Dirichlet") for c in codes)
-    assert any(c.startswith("model, x_obs = importance.linear_gaussian_example") for c in codes)
+    assert not any(c.startswith("p = torch.distributions.Dirichlet") for c in codes)
+    assert codes[0].startswith("import math")
+    # a student's cell that reads a provided name pulls that cell in
+    reads_x_obs = {**student_regions, "1.5": student_regions["1.5"] + "\nprint(x_obs)\n"}
+    assert any(s.code.startswith("model, x_obs = importance") for s in program("01", reads_x_obs))
+
+
+def test_needed_cells_follow_names_not_positions():
+    from course_utils.autograde.submission import needed_cells
+
+    provided = ["import torch", "C = 3", "model = train()\nprint(model)", "torch.set_default_dtype(torch.float64)",
+                "print(model)", "def helper(x):\n    return x * C", "def f(p):\n    return p"]
+    exercise = ["def f(x):\n    y = x + 1\n    return helper(torch.ones(1)) + y\n"]
+    assert needed_cells(provided, exercise) == [True, True, False, True, False, True, False]
+    assert needed_cells(provided, ["def g(model):\n    return model"]) == [False, False, False, False, False,
+                                                                            False, False]
 
 
 def test_program_skips_and_omits_exercises(student_regions):

@@ -18,9 +18,11 @@ saying what it is instead.
 from __future__ import annotations
 
 import ast
+import builtins
 import functools
 import json
 import re
+import symtable
 from dataclasses import dataclass, field
 
 from ..grading import exercises
@@ -187,20 +189,77 @@ def _source_cells(section: str) -> tuple:
     return tuple(c for c in sources[0].read().cells if c.cell_type == "code")
 
 
+def _names(code: str) -> tuple[set[str], set[str]]:
+    """(names a cell binds at its top level, global names it reads anywhere, function bodies included).
+
+    Uses the compiler's own symbol tables, so a function's parameters and locals are not
+    mistaken for globals.
+    """
+    try:
+        table = symtable.symtable(code, "<cell>", "exec")
+    except SyntaxError:
+        return set(), set()
+    top = table.get_symbols()
+    bound = {s.get_name() for s in top if s.is_assigned() or s.is_imported() or s.is_namespace()}
+    read = {s.get_name() for s in top if s.is_referenced()}
+    stack = list(table.get_children())
+    while stack:
+        child = stack.pop()
+        read |= {s.get_name() for s in child.get_symbols() if s.is_global() and s.is_referenced()}
+        stack += child.get_children()
+    return bound, read
+
+
+BUILTIN_NAMES = frozenset(dir(builtins))
+
+
+def needed_cells(provided: list[str], exercise_code: list[str]) -> list[bool]:
+    """Which provided cells the exercise cells can depend on.
+
+    A provided cell is needed when it binds a name that an exercise cell, or another
+    needed cell, reads (imports, constants, helpers). A cell that binds nothing runs for
+    its effect (``torch.set_default_dtype``) and is kept when every name it reads is
+    available. Everything else (training a model, printing a figure's numbers) cannot
+    change what the graded functions compute, and is left out: that is most of a
+    section's run time. So keep global settings in a cell that also imports something.
+    """
+    names = [_names(code) for code in provided]
+    wanted: set[str] = set().union(*(_names(code)[1] for code in exercise_code)) if exercise_code else set()
+    keep = [False] * len(provided)
+    changed = True
+    while changed:
+        changed = False
+        for i, (bound, read) in enumerate(names):
+            if not keep[i] and bound & wanted:
+                keep[i], changed = True, True
+                wanted |= read
+    available = set(BUILTIN_NAMES).union(*(names[i][0] for i in range(len(provided)) if keep[i]))
+    for i, (bound, read) in enumerate(names):
+        if not keep[i] and not bound and read <= available:
+            keep[i] = True
+    return keep
+
+
 def program(section: str, regions: dict[str, str], skip: frozenset[str] = frozenset()) -> list[Step]:
     """The steps the sandbox runs: the section's provided cells with the student's exercise cells.
 
-    Exercise ids in ``skip`` are left out (their cell crashed or hung the sandbox before).
+    Provided cells that cannot affect the graded functions are left out (see
+    :func:`needed_cells`), as are cells that only draw. Exercise ids in ``skip`` are left
+    out (their cell crashed or hung the sandbox before).
     """
     cells = _source_cells(section)
     functions = {e.id: e.function for e in exercises(section)}
     last = max((i for i, c in enumerate(cells) if c.metadata.get("exercise")), default=-1)
-    names = _display_names(cells)
+    display = _display_names(cells)
+    cells = cells[: last + 1]
+    provided = [c for c in cells if c.metadata.get("exercise") is None and not display_only(c.source, display)]
+    exercise_code = [c.source for c in cells if c.metadata.get("exercise")] + list(regions.values())
+    keep = dict(zip(map(id, provided), needed_cells([c.source for c in provided], exercise_code), strict=True))
     steps = []
-    for cell in cells[: last + 1]:
+    for cell in cells:
         ex_id = cell.metadata.get("exercise")
         if ex_id is None:
-            if not display_only(cell.source, names):
+            if keep.get(id(cell)):
                 steps.append(Step("provided", cell.source))
         elif ex_id in regions and ex_id not in skip:
             steps.append(Step("exercise", regions[ex_id], ex_id, functions[ex_id]))
