@@ -1,0 +1,372 @@
+"""The graders of section 02 against student answers written independently here.
+
+Every correct alternative is written without course_utils' reference functions and must
+pass; every plausible wrong answer must fail with 0 points and, where the grader knows the
+mistake, with the sentence that teaches it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
+
+from course_utils.grading import exercises, get, run_check
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def assert_passes(ex_id, fn):
+    r = run_check(get(ex_id), fn)
+    assert r.status == "passed", r.line()
+    assert r.points == r.max_points == get(ex_id).points > 0
+
+
+def assert_fails(ex_id, fn, hint=None):
+    r = run_check(get(ex_id), fn)
+    assert r.status == "failed", r.line()
+    assert r.points == 0 and r.message
+    if hint is not None:
+        assert hint in r.message, r.message
+    return r
+
+
+def test_section_02_has_the_six_exercises():
+    assert [(e.id, e.function, e.points) for e in exercises("02")] == [
+        ("2.1", "reparametrize", 1),
+        ("2.2", "score_function_grad", 2),
+        ("2.3", "negative_elbo_gaussian", 2),
+        ("2.4", "negative_elbo_bernoulli", 2),
+        ("2.5", "quantize", 2),
+        ("2.6", "vq_loss", 2),
+    ]
+
+
+def test_a_stub_is_not_attempted():
+    def stub(*args):
+        raise NotImplementedError("Exercise 2.1: ...")
+
+    for e in exercises("02"):
+        assert run_check(e, stub).status == "not attempted"
+
+
+# --------------------------------------------------------------------------------------
+# 2.1 reparametrize
+
+
+def rep_hand(mu, log_var, eps):
+    return mu + torch.exp(0.5 * log_var) * eps
+
+
+def rep_sqrt(mu, log_var, eps):
+    return torch.addcmul(mu, log_var.exp().sqrt(), eps)
+
+
+def rep_rsample(mu, log_var, eps):  # same noise through torch.distributions' affine map
+    std = torch.exp(log_var / 2)
+    return Normal(mu, std).mean + Normal(mu, std).stddev * eps
+
+
+@pytest.mark.parametrize("fn", [rep_hand, rep_sqrt, rep_rsample])
+def test_2_1_correct_alternatives_pass(fn):
+    assert_passes("2.1", fn)
+
+
+REP_WRONG = {
+    "log_var as sigma": (lambda m, lv, e: m + lv * e, "not sigma"),
+    "variance as sigma": (lambda m, lv, e: m + lv.exp() * e, "standard deviation"),
+    "sign of the exponent": (lambda m, lv, e: m + torch.exp(-0.5 * lv) * e, "sign slip"),
+    "detached": (lambda m, lv, e: (m + torch.exp(0.5 * lv) * e).detach(), "no gradient"),
+    "own noise": (lambda m, lv, e: m + torch.exp(0.5 * lv) * torch.randn_like(m), None),
+    "sqrt of log_var": (lambda m, lv, e: m + lv.sqrt() * e, "not sigma^2"),
+}
+
+
+@pytest.mark.parametrize("name", list(REP_WRONG))
+def test_2_1_wrong_answers_fail(name):
+    fn, hint = REP_WRONG[name]
+    assert_fails("2.1", fn, hint)
+
+
+# --------------------------------------------------------------------------------------
+# 2.2 score_function_grad
+
+
+def sf_log_prob(f, mu, sigma, eps):
+    """The score by autograd on Normal.log_prob, per sample, then averaged."""
+    mu_, sigma_ = mu.clone().requires_grad_(True), sigma.clone().requires_grad_(True)
+    z = (mu + sigma * eps).detach()
+    log_q = Normal(mu_, sigma_).log_prob(z)
+    rows = []
+    for i in range(len(z)):
+        g = torch.autograd.grad(log_q[i], (mu_, sigma_), retain_graph=True)
+        rows.append(torch.stack(g) * f(z[i]))
+    return torch.stack(rows).mean(0).detach()
+
+
+def sf_z_form(f, mu, sigma, eps):
+    z = mu + sigma * eps
+    fz = f(z)
+    return torch.tensor([(fz * (z - mu) / sigma**2).mean(), (fz * ((z - mu) ** 2 / sigma**3 - 1 / sigma)).mean()])
+
+
+@pytest.mark.parametrize("fn", [sf_log_prob, sf_z_form])
+def test_2_2_correct_alternatives_pass(fn):
+    assert_passes("2.2", fn)
+
+
+def _sf(mu_score, sigma_score, reduce=torch.mean):
+    def fn(f, mu, sigma, eps):
+        fz = f(mu + sigma * eps)
+        return torch.stack([reduce(fz * mu_score(eps, sigma)), reduce(fz * sigma_score(eps, sigma))])
+    return fn
+
+
+SF_WRONG = {
+    "no 1/sigma in d/dmu": (_sf(lambda e, s: e, lambda e, s: (e**2 - 1) / s), "divide by sigma"),
+    "no -1 in d/dsigma": (_sf(lambda e, s: e / s, lambda e, s: e**2 / s), "normaliser"),
+    "d/dvariance": (_sf(lambda e, s: e / s, lambda e, s: (e**2 - 1) / (2 * s**2)), "variance"),
+    "sum over samples": (_sf(lambda e, s: e / s, lambda e, s: (e**2 - 1) / s, torch.sum), "do not sum"),
+    "per sample": (lambda f, mu, sigma, eps: torch.stack([f(mu + sigma * eps) * eps / sigma,
+                                                          f(mu + sigma * eps) * (eps**2 - 1) / sigma], -1),
+                   "shape (2,)"),
+    "pathwise instead": (lambda f, mu, sigma, eps: torch.stack([(2 * (mu + sigma * eps)).mean(),
+                                                                 (2 * (mu + sigma * eps) * eps).mean()]), None),
+}
+
+
+@pytest.mark.parametrize("name", list(SF_WRONG))
+def test_2_2_wrong_answers_fail(name):
+    fn, hint = SF_WRONG[name]
+    assert_fails("2.2", fn, hint)
+
+
+# --------------------------------------------------------------------------------------
+# 2.3 negative_elbo_gaussian
+
+
+def kl_dist(mu_z, log_var_z):
+    q = Independent(Normal(mu_z, torch.exp(0.5 * log_var_z)), 1)
+    p = Independent(Normal(torch.zeros_like(mu_z), torch.ones_like(mu_z)), 1)
+    return kl_divergence(q, p)
+
+
+def neg_elbo_g_dist(x, mu_x, log_var_x, mu_z, log_var_z):
+    return -Normal(mu_x, torch.exp(0.5 * log_var_x)).log_prob(x).sum(-1) + kl_dist(mu_z, log_var_z)
+
+
+def neg_elbo_g_gaussian_nll(x, mu_x, log_var_x, mu_z, log_var_z):
+    nll = F.gaussian_nll_loss(mu_x, x, log_var_x.exp(), full=True, reduction="none").sum(-1)
+    return nll + kl_dist(mu_z, log_var_z)
+
+
+def neg_elbo_g_float32(x, mu_x, log_var_x, mu_z, log_var_z):
+    args = [t.float() for t in (x, mu_x, log_var_x, mu_z, log_var_z)]
+    return neg_elbo_g_dist(*args)
+
+
+@pytest.mark.parametrize("fn", [neg_elbo_g_dist, neg_elbo_g_gaussian_nll, neg_elbo_g_float32])
+def test_2_3_correct_alternatives_pass(fn):
+    assert_passes("2.3", fn)
+
+
+def _nll_terms(x, mu_x, log_var_x):
+    return 0.5 * (LOG_2PI + log_var_x) + (x - mu_x) ** 2 / (2 * log_var_x.exp())
+
+
+G_WRONG = {
+    "slide's plus sign": (
+        lambda x, m, lv, mz, lvz: -(0.5 * lv + (x - m) ** 2 / (2 * lv.exp())).sum(-1) + kl_dist(mz, lvz),
+        "sign slip"),
+    "missing constant": (
+        lambda x, m, lv, mz, lvz: (0.5 * lv + (x - m) ** 2 / (2 * lv.exp())).sum(-1) + kl_dist(mz, lvz),
+        "constant"),
+    "log_var as sigma": (
+        lambda x, m, lv, mz, lvz: (0.5 * (LOG_2PI + torch.log(lv**2)) + (x - m) ** 2 / (2 * lv**2)).sum(-1)
+        + kl_dist(mz, lvz),
+        "not sigma"),
+    "sum over the batch": (
+        lambda x, m, lv, mz, lvz: _nll_terms(x, m, lv).sum() + kl_dist(mz, lvz).sum(), "not over the batch"),
+    "sum over the batch axis": (lambda x, m, lv, mz, lvz: _nll_terms(x, m, lv).sum(0), "not over the batch"),
+    "mean over pixels": (lambda x, m, lv, mz, lvz: _nll_terms(x, m, lv).mean(-1) + kl_dist(mz, lvz), "average"),
+    "KL subtracted": (lambda x, m, lv, mz, lvz: _nll_terms(x, m, lv).sum(-1) - kl_dist(mz, lvz), "added"),
+    "the ELBO itself": (lambda x, m, lv, mz, lvz: -(_nll_terms(x, m, lv).sum(-1) + kl_dist(mz, lvz)),
+                        "not the ELBO"),
+    "no KL": (lambda x, m, lv, mz, lvz: _nll_terms(x, m, lv).sum(-1), "missing the KL"),
+    "variance squared": (
+        lambda x, m, lv, mz, lvz: (0.5 * (LOG_2PI + lv) + (x - m) ** 2 / (2 * lv.exp() ** 2)).sum(-1)
+        + kl_dist(mz, lvz),
+        "not exp(log_var_x)^2"),
+}
+
+
+@pytest.mark.parametrize("name", list(G_WRONG))
+def test_2_3_wrong_answers_fail(name):
+    fn, hint = G_WRONG[name]
+    assert_fails("2.3", fn, hint)
+
+
+# --------------------------------------------------------------------------------------
+# 2.4 negative_elbo_bernoulli
+
+
+def neg_elbo_b_dist(x, logits, mu_z, log_var_z):
+    # Bernoulli.log_prob accepts grey levels (validate_args off): x log p + (1 - x) log(1 - p)
+    return -Bernoulli(logits=logits, validate_args=False).log_prob(x).sum(-1) + kl_dist(mu_z, log_var_z)
+
+
+def neg_elbo_b_bce(x, logits, mu_z, log_var_z):
+    bce = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
+    return bce + 0.5 * (log_var_z.exp() + mu_z**2 - 1 - log_var_z).sum(1)
+
+
+def neg_elbo_b_softplus(x, logits, mu_z, log_var_z):
+    # -[x log s(l) + (1-x) log(1-s(l))] = softplus(l) - x l
+    return (F.softplus(logits) - x * logits).sum(-1) + kl_dist(mu_z, log_var_z)
+
+
+@pytest.mark.parametrize("fn", [neg_elbo_b_dist, neg_elbo_b_bce, neg_elbo_b_softplus])
+def test_2_4_correct_alternatives_pass(fn):
+    assert_passes("2.4", fn)
+
+
+def _bce(x, logits, **kw):
+    return F.binary_cross_entropy_with_logits(logits, x, **kw)
+
+
+B_WRONG = {
+    "default mean reduction": (lambda x, lg, mz, lvz: _bce(x, lg) + kl_dist(mz, lvz), "reduction='none'"),
+    "sum reduction": (lambda x, lg, mz, lvz: _bce(x, lg, reduction="sum") + kl_dist(mz, lvz), "batch too"),
+    "mean over pixels": (lambda x, lg, mz, lvz: _bce(x, lg, reduction="none").mean(-1) + kl_dist(mz, lvz),
+                         "do not average"),
+    "sign slip": (lambda x, lg, mz, lvz: -_bce(x, lg, reduction="none").sum(-1) + kl_dist(mz, lvz), "sign slip"),
+    "sigmoid twice": (lambda x, lg, mz, lvz: _bce(x, torch.sigmoid(lg), reduction="none").sum(-1) + kl_dist(mz, lvz),
+                      "sigmoid applied twice"),
+    "logits as probabilities": (
+        lambda x, lg, mz, lvz: -(x * torch.log(lg) + (1 - x) * torch.log(1 - lg)).sum(-1) + kl_dist(mz, lvz),
+        "log-odds"),
+    "no KL": (lambda x, lg, mz, lvz: _bce(x, lg, reduction="none").sum(-1), "missing the KL"),
+    "unstable log sigmoid": (
+        lambda x, lg, mz, lvz: -(x * torch.log(torch.sigmoid(lg)) + (1 - x) * torch.log(1 - torch.sigmoid(lg))).sum(-1)
+        + kl_dist(mz, lvz),
+        "not finite"),
+}
+
+
+@pytest.mark.parametrize("name", list(B_WRONG))
+def test_2_4_wrong_answers_fail(name):
+    fn, hint = B_WRONG[name]
+    assert_fails("2.4", fn, hint)
+
+
+# --------------------------------------------------------------------------------------
+# 2.5 quantize
+
+
+def q_cdist(z_e, codebook):
+    flat = z_e.reshape(-1, z_e.shape[-1])
+    idx = torch.cdist(flat, codebook).argmin(-1).reshape(z_e.shape[:-1])
+    z_q = codebook[idx]
+    return z_e + (z_q - z_e).detach(), idx
+
+
+def q_expanded(z_e, codebook):
+    # ||a - b||^2 = |a|^2 - 2 a.b + |b|^2
+    d2 = (z_e**2).sum(-1, keepdim=True) - 2 * z_e @ codebook.T + (codebook**2).sum(-1)
+    idx = torch.argmin(d2, dim=-1)
+    z_q = F.embedding(idx, codebook)
+    return z_q.detach() + z_e - z_e.detach(), idx
+
+
+def q_codebook_grad_too(z_e, codebook):  # value e_k, gradient to z_e: also straight-through
+    d2 = ((z_e[..., None, :] - codebook) ** 2).sum(-1)
+    idx = d2.argmin(-1)
+    return codebook[idx] + (z_e - z_e.detach()), idx
+
+
+@pytest.mark.parametrize("fn", [q_cdist, q_expanded, q_codebook_grad_too])
+def test_2_5_correct_alternatives_pass(fn):
+    assert_passes("2.5", fn)
+
+
+def _d2(z_e, codebook):
+    return ((z_e.unsqueeze(-2) - codebook) ** 2).sum(-1)
+
+
+Q_WRONG = {
+    "no straight-through": (lambda z, c: (c[_d2(z, c).argmin(-1)], _d2(z, c).argmin(-1)), "straight through"),
+    "argmax": (lambda z, c: (z + (c[_d2(z, c).argmax(-1)] - z).detach(), _d2(z, c).argmax(-1)), "argmin"),
+    "dot product": (lambda z, c: (z + (c[(z @ c.T).argmax(-1)] - z).detach(), (z @ c.T).argmax(-1)),
+                    "dot product"),
+    "z_e returned": (lambda z, c: (z, _d2(z, c).argmin(-1)), "not z_e itself"),
+    "all detached": (lambda z, c: (c[_d2(z, c).argmin(-1)].detach(), _d2(z, c).argmin(-1)), "straight through"),
+    "a single tensor": (lambda z, c: c[_d2(z, c).argmin(-1)], "pair"),
+}
+
+
+@pytest.mark.parametrize("name", list(Q_WRONG))
+def test_2_5_wrong_answers_fail(name):
+    fn, hint = Q_WRONG[name]
+    assert_fails("2.5", fn, hint)
+
+
+# --------------------------------------------------------------------------------------
+# 2.6 vq_loss
+
+
+def vq_mse(x, x_rec, z_e, codebook, indices, beta):
+    z_q = F.embedding(indices, codebook)
+    n = x.shape[0]
+    per = lambda a, b: F.mse_loss(a, b, reduction="sum") / n
+    return per(x_rec, x), per(z_q, z_e.detach()), beta * per(z_e, z_q.detach())
+
+
+def vq_rows(x, x_rec, z_e, codebook, indices, beta):
+    z_q = codebook[indices]
+    sq = lambda a: a.pow(2).flatten(1).sum(1).mean()
+    return sq(x - x_rec), sq(z_e.detach() - z_q), beta * sq(z_e - z_q.detach())
+
+
+@pytest.mark.parametrize("fn", [vq_mse, vq_rows])
+def test_2_6_correct_alternatives_pass(fn):
+    assert_passes("2.6", fn)
+
+
+def _vq(codebook_sg=True, commit_sg=True, beta_on="commitment", reduce="rows"):
+    def fn(x, x_rec, z_e, codebook, indices, beta):
+        z_q = codebook[indices]
+        if reduce == "rows":
+            sq = lambda a: a.pow(2).flatten(1).sum(1).mean()
+        elif reduce == "mean":
+            sq = lambda a: a.pow(2).mean()
+        else:
+            sq = lambda a: a.pow(2).sum()
+        cb = sq((z_e.detach() if codebook_sg else z_e) - z_q)
+        cm = sq(z_e - (z_q.detach() if commit_sg else z_q))
+        b_cb, b_cm = (beta, 1.0) if beta_on == "codebook" else ((1.0, 1.0) if beta_on is None else (1.0, beta))
+        return sq(x - x_rec), b_cb * cb, b_cm * cm
+    return fn
+
+
+VQ_WRONG = {
+    "no sg in the codebook term": (_vq(codebook_sg=False), "detach z_e in it"),
+    "no sg in the commitment term": (_vq(commit_sg=False), "detach z_q in it"),
+    "no beta": (_vq(beta_on=None), "multiply the commitment term by beta"),
+    "beta on the codebook term": (_vq(beta_on="codebook"), "beta weighs the commitment term only"),
+    "mean over features": (_vq(reduce="mean"), "sum the squared"),
+    "sum over the batch": (_vq(reduce="sum"), "do not sum over it"),
+    "codebook detached too": (
+        lambda x, xr, z, c, i, b: (((x - xr) ** 2).sum() / len(x), ((z.detach() - c[i].detach()) ** 2).sum() / len(x),
+                                   b * ((z - c[i].detach()) ** 2).sum() / len(x)),
+        "without detaching it"),
+    "two terms": (lambda x, xr, z, c, i, b: (((x - xr) ** 2).sum(), ((z - c[i]) ** 2).sum()), "three terms"),
+}
+
+
+@pytest.mark.parametrize("name", list(VQ_WRONG))
+def test_2_6_wrong_answers_fail(name):
+    fn, hint = VQ_WRONG[name]
+    assert_fails("2.6", fn, hint)
