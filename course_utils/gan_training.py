@@ -16,7 +16,6 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -26,6 +25,7 @@ from torch import Tensor, nn
 
 from .gan import discriminator_loss, generator_loss, lsgan_losses
 from .mixtures import GaussianMixture
+from .training import one_thread
 
 __all__ = [
     "AdversarialTrainer",
@@ -102,17 +102,6 @@ def mlp(n_in: int, n_out: int, width: int = 64, depth: int = 3) -> nn.Sequential
     return nn.Sequential(*layers)
 
 
-@contextmanager
-def _one_thread():
-    """Tiny networks train faster on one thread (and much faster on a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
-
-
 # --- the alternating trainer ---------------------------------------------------------------
 
 
@@ -185,7 +174,7 @@ class AdversarialTrainer:
 
     def step(self, n: int = 1) -> None:
         """n alternating iterations: ``d_steps`` D steps, then one g step."""
-        with _one_thread():
+        with one_thread():
             for _ in range(n):
                 for _ in range(self.d_steps):
                     self.step_d()

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -33,7 +32,7 @@ from torch import Tensor, nn
 
 from .digits import minibatches
 from .divergences import kl_std_normal
-from .training import fit
+from .training import fit, one_thread
 from .validation import as_tensor, check_same_shape
 
 __all__ = [
@@ -51,24 +50,12 @@ __all__ = [
     "elbo_per_digit",
     "beta_family",
     "FAMILY_BETAS",
-    "one_thread",
 ]
 
 LOG_2PI = math.log(2 * math.pi)
 LIKELIHOODS = ("gaussian", "bernoulli")
 #: The beta values of the precomputed 2-D latent models (the beta-VAE demo).
 FAMILY_BETAS = (0.1, 0.3, 1.0, 3.0, 10.0)
-
-
-@contextmanager
-def one_thread():
-    """Run torch on one thread inside the block: tiny MLPs train faster without a thread pool."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 def _check_pixels(x, params: dict[str, Tensor]) -> Tensor:

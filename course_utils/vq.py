@@ -25,8 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from .digits import minibatches
-from .training import fit
-from .vae import one_thread
+from .training import fit, one_thread
 from .validation import as_tensor
 
 __all__ = [

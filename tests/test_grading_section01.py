@@ -11,6 +11,7 @@ import math
 
 import pytest
 import torch
+from helpers import assert_fails, assert_passes, grade
 from scipy.special import rel_entr
 from torch.distributions import (
     Categorical,
@@ -20,30 +21,9 @@ from torch.distributions import (
     kl_divergence,
 )
 
-from course_utils.grading import exercises, get, run_check
+from course_utils.grading import exercises, get
 
 LOG_2PI = math.log(2 * math.pi)
-
-
-def grade(ex_id, fn):
-    return run_check(get(ex_id), fn)
-
-
-def assert_passes(ex_id, fn):
-    r = grade(ex_id, fn)
-    assert r.status == "passed", r.line()
-    assert r.points == r.max_points == get(ex_id).points > 0
-    assert r.message == ""
-
-
-def assert_fails(ex_id, fn, hint=None):
-    r = grade(ex_id, fn)
-    assert r.status == "failed", r.line()
-    assert r.points == 0
-    assert r.message, "a failure must say what went wrong"
-    if hint is not None:
-        assert hint in r.message, r.message
-    return r
 
 
 def test_section_01_has_the_six_exercises():

@@ -12,31 +12,16 @@ import sys
 import ipywidgets as widgets
 import numpy as np
 import pytest
+from helpers import PNG_MAGIC, png
+from helpers import other_value as _other_value
 from PIL import Image
 
 import course_utils.widgets as cw
 from course_utils.widgets import DemoSpec, FigureDemo, demo, demos
 from course_utils.widgets import registry as registry_module
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SECTION_01 = {"kl_fit_demo", "elbo_ledger_demo", "evidence_estimator_demo"}
 SPECS = demos("01")
-
-
-def _other_value(control):
-    """A value in range and different from the current one."""
-    if hasattr(control, "options") and control.options:
-        values = [o[1] if isinstance(o, tuple) else o for o in control.options]
-        return next(v for v in values if v != control.value)
-    low, high = control.min, control.max
-    fraction = 0.7 if control.value < (low + high) / 2 else 0.2
-    target = low + fraction * (high - low)
-    return int(round(target)) if isinstance(control.value, int) else float(target)
-
-
-def png(d) -> bytes:
-    """The demo's current PNG (ipywidgets 8 stores Image.value as a memoryview)."""
-    return bytes(d.image.value)
 
 
 @pytest.fixture(params=SPECS, ids=[s.name for s in SPECS])

@@ -5,28 +5,13 @@ import html
 import ipywidgets as widgets
 import numpy as np
 import pytest
+from helpers import PNG_MAGIC, png
+from helpers import other_value as _other_value
 
 import course_utils.widgets as cw
 from course_utils.widgets import FigureDemo, demos
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SPECS = demos("02")
-
-
-def _other_value(control):
-    if hasattr(control, "options") and control.options:
-        values = [o[1] if isinstance(o, tuple) else o for o in control.options]
-        return next(v for v in values if v != control.value)
-    if isinstance(control.value, bool):
-        return not control.value
-    low, high = control.min, control.max
-    fraction = 0.8 if control.value < (low + high) / 2 else 0.1
-    target = low + fraction * (high - low)
-    return int(round(target)) if isinstance(control.value, int) else float(target)
-
-
-def png(d) -> bytes:
-    return bytes(d.image.value)
 
 
 @pytest.fixture(scope="module")

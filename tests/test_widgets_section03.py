@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from helpers import other_value as _other_value
+from helpers import png
 
 import course_utils.widgets as cw
 from course_utils.gan import LOG_4
@@ -12,22 +14,6 @@ from course_utils.widgets import FigureDemo, demos
 
 SECTION_03 = {"gan_equilibrium_demo", "gan_lab_demo", "cgan_label_demo", "adain_demo"}
 SPECS = demos("03")
-
-
-def png(d) -> bytes:
-    return bytes(d.image.value)
-
-
-def _other_value(control):
-    if hasattr(control, "options") and control.options:
-        values = [o[1] if isinstance(o, tuple) else o for o in control.options]
-        return next(v for v in values if v != control.value)
-    if isinstance(control.value, bool):
-        return not control.value
-    low, high = control.min, control.max
-    fraction = 0.7 if control.value < (low + high) / 2 else 0.2
-    target = low + fraction * (high - low)
-    return int(round(target)) if isinstance(control.value, int) else float(target)
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,15 @@ axis cleanup so the notebook and the demos look alike.
 from __future__ import annotations
 
 import io
-from contextlib import contextmanager
 
 import numpy as np
-import torch
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Polygon
+
+from ..training import one_thread
 
 __all__ = [
     "COLORS",
@@ -185,20 +185,5 @@ def set_filled_area(poly: Polygon, x, upper, lower=0.0) -> None:
     poly.set_xy(band_xy(x, lower, upper))
 
 
-@contextmanager
-def single_thread_torch():
-    """Run torch on one thread inside the block, restoring the setting afterwards.
-
-    Interactive demos work on tiny tensors, where the thread pool only adds latency:
-    on a 2-core machine, a (1024, 2) @ (2, 10) matmul took ~16 ms on 2 MKL threads
-    and ~0.3 ms on one.
-    """
-    n = torch.get_num_threads()
-    if n == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
+#: Run torch on one thread inside a block (the demos' tiny tensors): the math layer's helper.
+single_thread_torch = one_thread

@@ -11,7 +11,8 @@ from ..digits import load_digits_split
 from ..plotting import render
 from ..plotting.vae import CLASS_COLORS, PATH_COLOR, SCORE_COLOR
 from ..reparam import TEST_FUNCTIONS, estimator_race
-from ..vae import beta_family, one_thread
+from ..training import one_thread
+from ..vae import beta_family
 from .base import FigureDemo
 from .registry import demo
 

@@ -9,7 +9,7 @@ from matplotlib.colors import ListedColormap
 
 from ..digits import load_digits_split
 from ..plotting import render
-from ..vae import one_thread
+from ..training import one_thread
 from ..vq import codebook_usage, nearest_codeword, perplexity, small_vqvae
 from .base import FigureDemo
 from .registry import demo

@@ -1,0 +1,49 @@
+"""Helpers shared by the test files (pytest puts tests/ on the path): grading both ways, demo controls."""
+
+from __future__ import annotations
+
+from course_utils.grading import Result, get, run_check
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def grade(ex_id: str, fn) -> Result:
+    return run_check(get(ex_id), fn)
+
+
+def assert_passes(ex_id: str, fn) -> Result:
+    """``fn`` earns every point of exercise ``ex_id``, with no message."""
+    r = grade(ex_id, fn)
+    assert r.status == "passed", r.line()
+    assert r.points == r.max_points == get(ex_id).points > 0
+    assert r.message == ""
+    return r
+
+
+def assert_fails(ex_id: str, fn, hint: str | None = None) -> Result:
+    """``fn`` earns nothing and is told why (``hint``: a phrase the message must contain)."""
+    r = grade(ex_id, fn)
+    assert r.status == "failed", r.line()
+    assert r.points == 0
+    assert r.message, "a failure must say what went wrong"
+    if hint is not None:
+        assert hint in r.message, r.message
+    return r
+
+
+def other_value(control):
+    """A value of a demo control in range and different from the current one."""
+    if hasattr(control, "options") and control.options:
+        values = [o[1] if isinstance(o, tuple) else o for o in control.options]
+        return next(v for v in values if v != control.value)
+    if isinstance(control.value, bool):
+        return not control.value
+    low, high = control.min, control.max
+    fraction = 0.7 if control.value < (low + high) / 2 else 0.2
+    target = low + fraction * (high - low)
+    return int(round(target)) if isinstance(control.value, int) else float(target)
+
+
+def png(d) -> bytes:
+    """A demo's current PNG (ipywidgets 8 stores Image.value as a memoryview)."""
+    return bytes(d.image.value)
