@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .validation import as_tensor, check_same_shape
+from .divergences import kl_discrete
+from .validation import as_tensor, check_probabilities, check_same_shape
 
 __all__ = [
     "LOG_4",
@@ -29,6 +30,7 @@ __all__ = [
     "discriminator_loss",
     "generator_logit_gradient",
     "generator_loss",
+    "jsd_discrete",
     "jsd_on_grid",
     "lsgan_losses",
     "optimal_discriminator",
@@ -119,6 +121,22 @@ def jsd_on_grid(p, q, dx: float) -> Tensor:
     kl_pm = (torch.xlogy(p, p) - torch.xlogy(p, safe_m)).sum() * dx
     kl_qm = (torch.xlogy(q, q) - torch.xlogy(q, safe_m)).sum() * dx
     return 0.5 * (kl_pm + kl_qm)
+
+
+def jsd_discrete(p, q) -> Tensor:
+    r"""The Jensen-Shannon divergence between discrete distributions, in nats, along the last axis.
+
+    .. math::
+        \mathrm{JSD}(p, q) = \tfrac12 D_{KL}(p \,\|\, m) + \tfrac12 D_{KL}(q \,\|\, m), \qquad m = \tfrac{p + q}{2}
+
+    Symmetric, in :math:`[0, \log 2]`, and finite even where p or q is 0. p, q: (..., K) -> (...).
+    """
+    p, q = as_tensor(p, "p"), as_tensor(q, "q")
+    check_same_shape(p, q, "p", "q")
+    check_probabilities(p, "p")
+    check_probabilities(q, "q")
+    m = 0.5 * (p + q)
+    return 0.5 * (kl_discrete(p, m) + kl_discrete(q, m))
 
 
 def _logits(x, name: str) -> Tensor:

@@ -17,7 +17,7 @@
 # to **StyleGAN** (the Wasserstein GAN has its own notebook). By the end you will have implemented, and
 # checked against the reference:
 #
-# 1. the optimal discriminator $D^*$ and the value $C(g) = -\log 4 + 2\,\mathrm{JSD}(p_X, p_\theta)$;
+# 1. the optimal discriminator $D^*$, the value $C(g) = -\log 4 + 2\,\mathrm{JSD}(p_X, p_\theta)$, and the JSD itself;
 # 2. the discriminator's cross-entropy loss and the non-saturating generator loss;
 # 3. the least-squares GAN losses with the constants a, b, c;
 # 4. the CycleGAN objective: two adversarial terms and the cycle-consistency loss;
@@ -142,6 +142,39 @@ for name, p_t in generators.items():
     print(f"{name:<16}{c_g:>10.4f}{-math.log(4) + 2 * jsd:>26.4f}{off_half:>17.4f}")
 print(f"-log 4 = {-math.log(4):.4f}")
 
+# %% [markdown]
+# ### Exercise 3.3 (1 pt): the JSD between two discrete distributions
+# The Jensen-Shannon divergence compares each distribution with their mixture $m = (p + q)/2$:
+#
+# $$\mathrm{JSD}(p, q) = \tfrac12 D_{KL}(p \,\|\, m) + \tfrac12 D_{KL}(q \,\|\, m).$$
+#
+# Unlike the KL it is symmetric and always finite: it lies between 0 (p = q) and log 2 (disjoint
+# supports). Write `jsd_discrete(p, q)` for tensors of shape `(..., K)` whose rows are distributions,
+# returning one JSD per row in nats, shape `(...)`. A term with $p_i = 0$ contributes 0.
+
+# %% exercise="3.3"
+def jsd_discrete(p, q):
+    """JSD(p, q) in nats along the last axis. p, q: (..., K) -> (...)."""
+    ### BEGIN SOLUTION
+    m = 0.5 * (p + q)
+    kl_pm = (torch.xlogy(p, p) - torch.xlogy(p, m)).sum(-1)
+    kl_qm = (torch.xlogy(q, q) - torch.xlogy(q, m)).sum(-1)
+    return 0.5 * (kl_pm + kl_qm)
+    ### END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+check("3.3", jsd_discrete)
+
+# %% [markdown]
+# Binned on the grid (each bin's mass is density times dx), the two densities become discrete
+# distributions, and the discrete JSD agrees with the quadrature above: the identity holds bin by bin.
+
+# %% tags=["nbval-check-output"]
+for name, p_t in generators.items():
+    binned = gan.jsd_discrete(p_x * dx / (p_x * dx).sum(), p_t * dx / (p_t * dx).sum())
+    print(f"{name:<16} JSD on the grid {gan.jsd_on_grid(p_x, p_t, dx):.4f}   binned {binned:.4f}")
+
 # %%
 plot_optimal_discriminator(grid, p_x, list(generators.values())[:2], list(generators)[:2])
 
@@ -163,11 +196,11 @@ gan_equilibrium_demo()
 # With logits, $\log \sigma(l) = -\mathrm{softplus}(-l)$ and $\log(1 - \sigma(l)) = -\mathrm{softplus}(l)$
 # are the stable forms (`F.logsigmoid`, `F.binary_cross_entropy_with_logits`).
 #
-# ### Exercise 3.3 (2 pts): the discriminator loss
+# ### Exercise 3.4 (2 pts): the discriminator loss
 # `real_logits` (shape `(m,)`) and `fake_logits` (shape `(m',)`, m' may differ) are D's logits on a
 # real and a generated batch. Return $\mathcal L_D$ (a scalar tensor that gradients can flow through).
 
-# %% exercise="3.3"
+# %% exercise="3.4"
 def discriminator_loss(real_logits, fake_logits):
     """-L(D, g) on a batch: BCE with label 1 on real, label 0 on fake, each batch-averaged -> scalar."""
     ### BEGIN SOLUTION
@@ -176,7 +209,7 @@ def discriminator_loss(real_logits, fake_logits):
 
 
 # %% tags=["nbval-check-output"]
-check("3.3", discriminator_loss)
+check("3.4", discriminator_loss)
 
 # %% [markdown]
 # **Saturation.** The slide's note: early in training the fakes are poor, D rejects them
@@ -184,10 +217,10 @@ check("3.3", discriminator_loss)
 # logit is $-D$, nearly zero. Maximising $\log D(g(z))$ instead, i.e. minimising $-\log D(g(z))$,
 # has the same fixed point but a gradient $-(1 - D)$, largest exactly when the generator is worst.
 #
-# ### Exercise 3.4 (1 pt): the non-saturating generator loss
+# ### Exercise 3.5 (1 pt): the non-saturating generator loss
 # Given D's logits on a batch of fakes, shape `(m,)`, return $-\frac1m\sum_j \log D(g(z_j))$.
 
-# %% exercise="3.4"
+# %% exercise="3.5"
 def generator_loss_nonsaturating(fake_logits):
     """-E[log D(g(z))] from logits, batch-averaged -> scalar."""
     ### BEGIN SOLUTION
@@ -196,7 +229,7 @@ def generator_loss_nonsaturating(fake_logits):
 
 
 # %% tags=["nbval-check-output"]
-check("3.4", generator_loss_nonsaturating)
+check("3.5", generator_loss_nonsaturating)
 
 # %%
 plot_generator_gradients()
@@ -268,11 +301,11 @@ gan_lab_demo()
 # a for generated data, b for real data, c the value g wants D to believe for its samples (the slide's
 # example: a = 0, b = c = 1). D outputs a raw score here, no sigmoid.
 #
-# ### Exercise 3.5 (2 pts): the LSGAN losses
+# ### Exercise 3.6 (2 pts): the LSGAN losses
 # `d_real` (shape `(m,)`) and `d_fake` (shape `(m',)`) are D's scores. Return the pair `(loss_D, loss_g)`,
 # each a batch-averaged scalar.
 
-# %% exercise="3.5"
+# %% exercise="3.6"
 def lsgan_losses(d_real, d_fake, a, b, c):
     """(L(D), L(g)) of the least-squares GAN with constants a, b, c."""
     ### BEGIN SOLUTION
@@ -283,7 +316,7 @@ def lsgan_losses(d_real, d_fake, a, b, c):
 
 
 # %% tags=["nbval-check-output"]
-check("3.5", lsgan_losses)
+check("3.6", lsgan_losses)
 
 # %% [markdown]
 # The same 2-D run with the least-squares losses (a = 0, b = c = 1), judged the same way (with a
@@ -344,13 +377,13 @@ cgan_label_demo(run=cgan, mixture=labelled, component_labels=component_labels)
 # > $E[D_Y(G(x))^2]$ (Zhu et al. 2017, eq. 1 in its least-squares form). Without the square,
 # > D_Y could lower the term without bound by making $D_Y(G(x))$ very negative.
 #
-# ### Exercise 3.6 (3 pts): the CycleGAN terms
+# ### Exercise 3.7 (3 pts): the CycleGAN terms
 # `x` (shape `(n, 2)`) and `y` (shape `(m, 2)`) are batches of X and Y; `g`, `f`, `d_x`, `d_y` are
 # functions (networks) mapping `(k, 2)` to `(k, 2)` (the generators) or `(k, 1)` (the discriminators).
 # Return the triple `(L(g, D_Y), L(f, D_X), L_cycle)`: batch means, with the L1 norm summing |.|
 # over the two coordinates.
 
-# %% exercise="3.6"
+# %% exercise="3.7"
 def cyclegan_terms(x, y, g, f, d_x, d_y):
     """(L(g, D_Y), L(f, D_X), L_cycle(f, g)), each a scalar."""
     ### BEGIN SOLUTION
@@ -362,7 +395,7 @@ def cyclegan_terms(x, y, g, f, d_x, d_y):
 
 
 # %% tags=["nbval-check-output"]
-check("3.6", cyclegan_terms)
+check("3.7", cyclegan_terms)
 
 # %% [markdown]
 # Train the four networks twice from the same seed: with the cycle term (λ = 5) and without it (λ = 0).
@@ -396,11 +429,11 @@ plot_cyclegan(cycle_runs, x_show, x_angle, y_show)
 # $$\mathrm{AdaIN}(x, y) = \sigma(y) \Big(\frac{x - \mu(x)}{\sigma(x)}\Big) + \mu(y),
 # \qquad \mu_{nc}(x) = \frac1{HW}\sum_{h,w} x_{nchw}, \quad \sigma_{nc}(x) = \sqrt{\frac1{HW}\sum_{h,w}(x_{nchw} - \mu_{nc})^2 + \epsilon}.$$
 #
-# ### Exercise 3.7 (2 pts): AdaIN
+# ### Exercise 3.8 (2 pts): AdaIN
 # `x` has shape `(N, C, H, W)`; `y` has shape `(N, C, H', W')` (its H', W' may differ). Use the
 # biased variance (divide by HW, as instance normalisation does) and ε = 1e-5 inside the square root.
 
-# %% exercise="3.7"
+# %% exercise="3.8"
 def adain(x, y):
     """AdaIN(x, y): x's per-image, per-channel statistics replaced by y's; shape of x."""
     ### BEGIN SOLUTION
@@ -412,7 +445,7 @@ def adain(x, y):
 
 
 # %% tags=["nbval-check-output"]
-check("3.7", adain)
+check("3.8", adain)
 
 # %% [markdown]
 # On images the channels are colours: AdaIN gives a grey content digit the colours and contrast of a

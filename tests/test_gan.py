@@ -101,3 +101,26 @@ def test_bad_inputs_say_what_is_wrong():
         gan.jsd_on_grid(torch.ones(3), torch.ones(3), 0.0)
     with pytest.raises(ValueError, match="batch of logits"):
         gan.discriminator_loss(torch.tensor(1.0), torch.ones(3))
+
+
+def test_jsd_discrete_matches_scipy_and_its_bounds():
+    from scipy.spatial.distance import jensenshannon
+
+    g = torch.Generator().manual_seed(5)
+    p = torch.distributions.Dirichlet(torch.ones(7)).sample((20,))
+    q = torch.softmax(torch.randn(20, 7, generator=g), -1)
+    p, q = p.double(), q.double()
+    expected = torch.as_tensor(jensenshannon(p.numpy(), q.numpy(), base=math.e, axis=-1) ** 2)
+    assert torch.allclose(gan.jsd_discrete(p, q), expected, atol=1e-10)
+    assert torch.allclose(gan.jsd_discrete(p, q), gan.jsd_discrete(q, p))
+    assert torch.allclose(gan.jsd_discrete(p, p), torch.zeros(20, dtype=torch.float64))
+    one, other = torch.tensor([1.0, 0.0], dtype=torch.float64), torch.tensor([0.0, 1.0], dtype=torch.float64)
+    disjoint = gan.jsd_discrete(one, other)
+    assert math.isclose(float(disjoint), math.log(2), rel_tol=1e-12)
+
+
+def test_jsd_discrete_refuses_what_is_not_a_distribution():
+    with pytest.raises(ValueError, match="sum to 1"):
+        gan.jsd_discrete(torch.tensor([0.5, 0.6]), torch.tensor([0.5, 0.5]))
+    with pytest.raises(ValueError, match="same shape"):
+        gan.jsd_discrete(torch.tensor([0.5, 0.5]), torch.tensor([0.2, 0.3, 0.5]))

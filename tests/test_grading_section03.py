@@ -14,6 +14,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from helpers import assert_fails, assert_passes, grade
+from scipy.spatial.distance import jensenshannon
+from torch.distributions import Categorical
 
 from course_utils.grading import exercises
 
@@ -22,11 +24,12 @@ def test_section_03_exercises():
     assert [(e.id, e.function, e.points) for e in exercises("03")] == [
         ("3.1", "optimal_discriminator", 1),
         ("3.2", "optimal_value", 2),
-        ("3.3", "discriminator_loss", 2),
-        ("3.4", "generator_loss_nonsaturating", 1),
-        ("3.5", "lsgan_losses", 2),
-        ("3.6", "cyclegan_terms", 3),
-        ("3.7", "adain", 2),
+        ("3.3", "jsd_discrete", 1),
+        ("3.4", "discriminator_loss", 2),
+        ("3.5", "generator_loss_nonsaturating", 1),
+        ("3.6", "lsgan_losses", 2),
+        ("3.7", "cyclegan_terms", 3),
+        ("3.8", "adain", 2),
     ]
     assert all(e.hint for e in exercises("03"))
 
@@ -98,7 +101,44 @@ def test_3_2_fails(fn, hint):
     assert_fails("3.2", fn, hint)
 
 
-# --- 3.3 discriminator loss -----------------------------------------------------------------
+# --- 3.3 JSD between discrete distributions ------------------------------------------------------
+
+
+def _jsd_scipy(p, q):
+    """Written with SciPy: jensenshannon is the distance (the square root), base e for nats."""
+    out = jensenshannon(p.numpy(), q.numpy(), base=math.e, axis=-1) ** 2
+    return torch.as_tensor(out, dtype=torch.float64)
+
+
+def _jsd_via_entropies(p, q):
+    """JSD = H(m) - (H(p) + H(q)) / 2, from torch.distributions."""
+    h = lambda r: Categorical(probs=r).entropy()  # noqa: E731
+    return h(0.5 * (p + q)) - 0.5 * (h(p) + h(q))
+
+
+@pytest.mark.parametrize("fn", [_jsd_scipy, _jsd_via_entropies], ids=["scipy", "entropies"])
+def test_jsd_correct_alternatives_pass(fn):
+    assert_passes("3.3", fn)
+
+
+def _kl(p, q):
+    return torch.where(p > 0, p * (p / q).log(), torch.zeros_like(p)).sum(-1)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda p, q: _kl(p, (p + q) / 2) + _kl(q, (p + q) / 2), "missing the 1/2"),
+    (lambda p, q: _kl(p, q), "that is D_KL(p || q)"),
+    (lambda p, q: _jsd_scipy(p, q).sqrt(), "Jensen-Shannon distance"),
+    (lambda p, q: _jsd_scipy(p, q) / math.log(2), "natural logs"),
+    (lambda p, q: _jsd_scipy(p, q).sum(), "one divergence per row"),
+    (lambda p, q: 0.5 * (_kl(p, p + q) + _kl(q, p + q)), "the 1/2 inside the log"),
+    (lambda p, q: 0.5 * ((p * (2 * p / (p + q)).log()).sum(-1) + (q * (2 * q / (p + q)).log()).sum(-1)), "nan"),
+])
+def test_jsd_wrong_answers_fail(fn, hint):
+    assert_fails("3.3", fn, hint)
+
+
+# --- 3.4 discriminator loss -----------------------------------------------------------------
 
 @pytest.mark.parametrize("fn", [
     lambda r, f: F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
@@ -109,7 +149,7 @@ def test_3_2_fails(fn, hint):
     + F.binary_cross_entropy(torch.sigmoid(f), torch.zeros_like(f)),
 ])
 def test_3_3_passes(fn):
-    assert_passes("3.3", fn)
+    assert_passes("3.4", fn)
 
 
 def d_ref(r, f):
@@ -128,10 +168,10 @@ def d_ref(r, f):
     (lambda r, f: d_ref(r, f).detach(), "no gradient"),
 ])
 def test_3_3_fails(fn, hint):
-    assert_fails("3.3", fn, hint)
+    assert_fails("3.4", fn, hint)
 
 
-# --- 3.4 non-saturating generator loss -----------------------------------------------------
+# --- 3.5 non-saturating generator loss -----------------------------------------------------
 
 @pytest.mark.parametrize("fn", [
     lambda f: -F.logsigmoid(f).mean(),
@@ -139,7 +179,7 @@ def test_3_3_fails(fn, hint):
     lambda f: -torch.log(torch.sigmoid(f)).mean(),
 ])
 def test_3_4_passes(fn):
-    assert_passes("3.4", fn)
+    assert_passes("3.5", fn)
 
 
 @pytest.mark.parametrize("fn, hint", [
@@ -151,10 +191,10 @@ def test_3_4_passes(fn):
     (lambda f: -F.logsigmoid(f).mean().detach(), "no gradient"),
 ])
 def test_3_4_fails(fn, hint):
-    assert_fails("3.4", fn, hint)
+    assert_fails("3.5", fn, hint)
 
 
-# --- 3.5 LSGAN --------------------------------------------------------------------------------
+# --- 3.6 LSGAN --------------------------------------------------------------------------------
 
 def ls_mse(dr, df, a, b, c):
     return (F.mse_loss(dr, torch.full_like(dr, b)) + F.mse_loss(df, torch.full_like(df, a)),
@@ -166,7 +206,7 @@ def ls_mse(dr, df, a, b, c):
     lambda dr, df, a, b, c: [((dr - b) ** 2).mean() + ((df - a) ** 2).mean(), ((df - c) ** 2).mean()],
 ])
 def test_3_5_passes(fn):
-    assert_passes("3.5", fn)
+    assert_passes("3.6", fn)
 
 
 @pytest.mark.parametrize("fn, hint", [
@@ -177,10 +217,10 @@ def test_3_5_passes(fn):
     (lambda dr, df, a, b, c: ls_mse(dr, df, a, b, c)[0], "return a pair"),
 ])
 def test_3_5_fails(fn, hint):
-    assert_fails("3.5", fn, hint)
+    assert_fails("3.6", fn, hint)
 
 
-# --- 3.6 CycleGAN -------------------------------------------------------------------------------
+# --- 3.7 CycleGAN -------------------------------------------------------------------------------
 
 def cyc_ok(x, y, g, f, d_x, d_y):
     adv_g = F.mse_loss(d_y(y), torch.ones_like(d_y(y))) + F.mse_loss(d_y(g(x)), torch.zeros_like(d_y(g(x))))
@@ -201,7 +241,7 @@ def cyc_with(**changes):
 
 
 def test_3_6_passes():
-    assert_passes("3.6", cyc_ok)
+    assert_passes("3.7", cyc_ok)
 
 
 @pytest.mark.parametrize("fn, hint", [
@@ -218,10 +258,10 @@ def test_3_6_passes():
     (lambda *args: cyc_ok(*args)[:2], "return a triple"),
 ])
 def test_3_6_fails(fn, hint):
-    assert_fails("3.6", fn, hint)
+    assert_fails("3.7", fn, hint)
 
 
-# --- 3.7 AdaIN -----------------------------------------------------------------------------------
+# --- 3.8 AdaIN -----------------------------------------------------------------------------------
 
 def adain_instance_norm(x, y):
     mu_y = y.mean((2, 3), keepdim=True)
@@ -247,7 +287,7 @@ def adain_numpy(x, y):
 
 @pytest.mark.parametrize("fn", [adain_instance_norm, adain_std_plus_eps, adain_numpy])
 def test_3_7_passes(fn):
-    assert_passes("3.7", fn)
+    assert_passes("3.8", fn)
 
 
 def _adain_dims(dims, unbiased=False, power=1.0):
@@ -270,4 +310,4 @@ def _adain_dims(dims, unbiased=False, power=1.0):
      + y.mean((2, 3), keepdim=True), "normalise x first"),
 ])
 def test_3_7_fails(fn, hint):
-    assert_fails("3.7", fn, hint)
+    assert_fails("3.8", fn, hint)

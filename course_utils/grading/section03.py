@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .. import adain, cyclegan, gan
+from .. import adain, cyclegan, divergences, gan
 from ..mixtures import GaussianMixture
 from .compare import Mistake, call_with_grad, clone_args, expect_close, generator, to_plain_tensor
 from .core import CheckFailed, register
@@ -79,6 +79,46 @@ def check_optimal_value(fn) -> None:
                  what="p_theta = p_X (C must be -log 4)", rtol=1e-4, atol=1e-4)
 
 
+def _dirichlet(shape, g) -> torch.Tensor:
+    x = -torch.log(torch.rand(*shape, generator=g, dtype=torch.float64))
+    return x / x.sum(-1, keepdim=True)
+
+
+@register(
+    "3.3", SECTION, "JSD between two discrete distributions", 1, "jsd_discrete",
+    "compare each distribution with their mixture m = (p + q) / 2 and average the two KLs; a p_i = 0 term counts as 0",
+)
+def check_jsd_discrete(fn) -> None:
+    g = generator(33)
+    p, q = _dirichlet((12, 6), g), _dirichlet((12, 6), g)
+    ref = gan.jsd_discrete(p, q)
+    m = 0.5 * (p + q)
+    kl_pm, kl_qm = divergences.kl_discrete(p, m), divergences.kl_discrete(q, m)
+    mistakes = [
+        Mistake(kl_pm + kl_qm, "you are missing the 1/2: the JSD averages the two KLs"),
+        Mistake(divergences.kl_discrete(p, q), "that is D_KL(p || q): compare each one with the mixture m"),
+        Mistake(0.5 * (divergences.kl_discrete(p, q) + divergences.kl_discrete(q, p)),
+                "that is the symmetrised KL: compare each distribution with the mixture m = (p + q) / 2"),
+        Mistake(ref.sqrt(), "that is the Jensen-Shannon distance (scipy's jensenshannon): the divergence is "
+                "its square"),
+        Mistake(ref / math.log(2), "use natural logs (nats), not log base 2"),
+        Mistake(0.5 * (p * torch.log(p / (p + q)) + q * torch.log(q / (p + q))).sum(-1),
+                "the mixture is m = (p + q) / 2: you left out the 1/2 inside the log"),
+        Mistake(ref.sum(), "return one divergence per row, shape (12,), not the sum over the batch"),
+    ]
+    expect_close(fn(*clone_args(p, q)), ref, what="a batch of 12 pairs of distributions over 6 outcomes",
+                 mistakes=mistakes)
+    expect_close(fn(*clone_args(p, p)), torch.zeros(12, dtype=torch.float64), what="p = q (the JSD is 0)")
+    disjoint_p = torch.tensor([[0.5, 0.5, 0.0, 0.0]], dtype=torch.float64)
+    disjoint_q = torch.tensor([[0.0, 0.0, 0.25, 0.75]], dtype=torch.float64)
+    got = to_plain_tensor(fn(*clone_args(disjoint_p, disjoint_q)))
+    if bool(torch.isnan(got).any()):
+        raise CheckFailed("with zeros in p or q you returned nan: 0 * log 0 must count as 0 "
+                          "(use torch.where or torch.xlogy)")
+    expect_close(got, torch.full((1,), math.log(2), dtype=torch.float64),
+                 what="distributions with disjoint supports (the JSD is log 2, its largest value)")
+
+
 def _logits(seed: int, m: int, k: int):
     g = generator(seed)
     return 2.5 * torch.randn(m, generator=g, dtype=torch.float64), 2.5 * torch.randn(k, generator=g,
@@ -95,7 +135,7 @@ def _check_gradient(fn, args, wrt, what):
 
 
 @register(
-    "3.3", SECTION, "The discriminator loss (binary cross-entropy)", 2, "discriminator_loss",
+    "3.4", SECTION, "The discriminator loss (binary cross-entropy)", 2, "discriminator_loss",
     "D = sigmoid(logit); the loss is -L(D, g): minus the batch mean of log D on real data, minus the batch mean of "
     "log(1 - D) on fakes",
 )
@@ -123,7 +163,7 @@ def check_discriminator_loss(fn) -> None:
 
 
 @register(
-    "3.4", SECTION, "The non-saturating generator loss", 1, "generator_loss_nonsaturating",
+    "3.5", SECTION, "The non-saturating generator loss", 1, "generator_loss_nonsaturating",
     "instead of minimising log(1 - D(g(z))), the generator maximises log D(g(z)): write it as a loss to minimise",
 )
 def check_generator_loss(fn) -> None:
@@ -143,7 +183,7 @@ def check_generator_loss(fn) -> None:
 
 
 @register(
-    "3.5", SECTION, "Least-squares GAN losses", 2, "lsgan_losses",
+    "3.6", SECTION, "Least-squares GAN losses", 2, "lsgan_losses",
     "a is D's target for generated data, b for real data, c what g wants D to say on its samples; "
     "square each gap and average over the batch",
 )
@@ -190,7 +230,7 @@ def _cycle_case(seed: int):
 
 
 @register(
-    "3.6", SECTION, "CycleGAN: adversarial and cycle-consistency terms", 3, "cyclegan_terms",
+    "3.7", SECTION, "CycleGAN: adversarial and cycle-consistency terms", 3, "cyclegan_terms",
     "D_Y judges y (real) and g(x) (translated) with squared gaps to 1 and to 0; the cycle term goes "
     "x -> g -> f -> back to x and y -> f -> g -> back to y, with an L1 norm over coordinates and a batch mean",
 )
@@ -241,7 +281,7 @@ def check_cyclegan_terms(fn) -> None:
 
 
 @register(
-    "3.7", SECTION, "Adaptive instance normalisation (AdaIN)", 2, "adain",
+    "3.8", SECTION, "Adaptive instance normalisation (AdaIN)", 2, "adain",
     "compute each image's per-channel mean and standard deviation over the H x W positions (keepdim helps "
     "broadcasting), normalise x with its own, then scale and shift with y's",
 )
