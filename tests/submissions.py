@@ -136,8 +136,10 @@ def kl_discrete(p, q):
 # --- broken ones: each costs only the exercise it breaks ------------------------------------------------------------
 LOOP_IN_FUNCTION = "def kl_discrete(p, q):\n    while True:\n        pass\n"
 LOOP_IN_CELL = "while True:\n    pass\n"
-MEMORY_BOMB = ("def kl_monte_carlo(log_q, log_p, z):\n    hoard = []\n    while True:\n"
-               "        hoard.append(bytearray(2**27))\n")
+# Grows by 1 GB at a time; numpy reserves without touching the pages, so the memory limit is hit at
+# once even on a busy machine (zero-filling 2 GB could outlast the check's time limit).
+MEMORY_BOMB = ("import numpy as np\ndef kl_monte_carlo(log_q, log_p, z):\n    hoard = []\n    while True:\n"
+               "        hoard.append(np.empty(2**27))\n")
 SYNTAX_ERROR = "def forward_kl_fit(weights, means, variances)\n    return 0\n"
 EXIT_IN_CELL = "\nimport sys\nsys.exit(1)\n"
 EXIT_IN_FUNCTION = "import os\ndef kl_monte_carlo(log_q, log_p, z):\n    os._exit(3)\n"
