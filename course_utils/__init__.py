@@ -7,8 +7,16 @@ grading are subpackages imported on demand:
 - :mod:`course_utils.mixtures`: Gaussian mixtures
 - :mod:`course_utils.latent`: latent variable models with exact evidence (notebook 01)
 - :mod:`course_utils.elbo`: evidence estimators and the ELBO (notebook 01)
+- :mod:`course_utils.reparam`, :mod:`course_utils.vae`, :mod:`course_utils.vq`, :mod:`course_utils.digits`:
+  gradient estimators, the VAE, VQ-VAE and the 8x8 digits (notebook 02)
+- :mod:`course_utils.gan`, :mod:`course_utils.gan_training`, :mod:`course_utils.cyclegan`,
+  :mod:`course_utils.adain`: the GAN game, its training, CycleGAN and AdaIN (notebook 03)
+- :mod:`course_utils.training`: the one training loop and the registry of trained models
+  (:mod:`course_utils.models`); :mod:`course_utils.metrics`: exact W2 and digits scores
 - :mod:`course_utils.plotting`, :mod:`course_utils.widgets`: figures and interactive demos
-- :mod:`course_utils.grading`: exercises and checks; :mod:`course_utils.grade`: the grade command
+- :mod:`course_utils.grading`: exercises and checks; :mod:`course_utils.grade`: the grade command,
+  built on :mod:`course_utils.autograde` (sandboxed, parallel class grading)
+- :mod:`course_utils.demo`, :mod:`course_utils.bench`: ``make demo`` and ``make bench``
 - :mod:`course_utils.build`: generates solutions/ and exercises/ from notebooks/
 """
 
