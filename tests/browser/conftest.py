@@ -417,6 +417,17 @@ class UI:
                 problems.append(text.strip()[:300])
         return problems
 
+    def assert_sliders_redraw(self, where: str, named_views: list[tuple[str, DemoView]]) -> None:
+        """Press one arrow key on each visible slider of each (name, view); its demo's image must change."""
+        failed, exercised = [], 0
+        for name, view in named_views:
+            for label, slider in view.sliders():
+                exercised += 1
+                if not view.slider_redraws(slider):
+                    failed.append(f"{name}: slider {label!r}")
+        print(f"{where}: {len(named_views)} demo view(s), {exercised} slider(s) exercised")
+        assert not failed, f"{where}: ArrowRight did not change the demo's image for: " + "; ".join(failed)
+
     def screenshot(self, page, name: str, scroller: str | None = None) -> Path:
         """Save a full-page screenshot to build/screenshots/NAME.png.
 
