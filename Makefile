@@ -8,13 +8,18 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PORT ?= 8888
 DEMO_PORT ?= 8866
 
-.PHONY: help install lab check test notebooks grade demo bench clean distclean lock
+.PHONY: help install lab check check-section check-colab test notebooks new-section syllabus grade demo bench \
+        clean distclean lock
 
 help:
 	@echo "make lab        install if needed, then start JupyterLab on the course (prints the URL)"
 	@echo "make check      install if needed, then lint, test, drift-check, run and grade every notebook"
+	@echo "make check-section S=01   the checks of one section only (lint, its tests, its notebooks, grading)"
+	@echo "make check-colab  run every notebook in the Colab-like environment (.venv-colab, built once)"
 	@echo "make test       the fast unit tests only (no Jupyter kernels)"
 	@echo "make notebooks  regenerate solutions/ and exercises/ from notebooks/*.py (S=01 for one section)"
+	@echo "make new-section N=08 SLUG=my_topic TITLE=\"My topic\"   the skeleton of a new section"
+	@echo "make syllabus   regenerate the README's syllabus table (runtimes from build/bench.json)"
 	@echo "make grade      grade a class: make grade SUBMISSIONS=path/to/folder [SECTION=01] [GRADES=grades]"
 	@echo "                [JOBS=n] [REGRADE=1]; writes GRADES/gradebook.csv and GRADES/feedback/"
 	@echo "make demo       serve every widget demo with Voila on 127.0.0.1:\$$DEMO_PORT (SECTION=01 for one page)"
@@ -36,11 +41,26 @@ lab: install
 check: install
 	@bash scripts/check.sh
 
+check-section: install
+	@test -n "$(S)" || { echo "usage: make check-section S=NN" >&2; exit 2; }
+	@bash scripts/check_section.sh $(S)
+
+check-colab: install
+	@bash scripts/colab_env.sh
+
 test: install
 	$(PY) -m pytest -q -n 2 -m "not kernel and not browser" --ignore=tests/browser tests
 
 notebooks: install
 	$(PY) -m course_utils.build $(S)
+
+new-section: install
+	@test -n "$(N)" -a -n "$(SLUG)" -a -n "$(TITLE)" || \
+	  { echo 'usage: make new-section N=08 SLUG=my_topic TITLE="My topic"' >&2; exit 2; }
+	$(PY) -m course_utils.new_section "$(N)" "$(SLUG)" "$(TITLE)"
+
+syllabus: install
+	$(PY) -m course_utils.syllabus
 
 demo: install
 	$(PY) -m course_utils.demo serve --port $(DEMO_PORT) $(if $(SECTION),--section $(SECTION))
@@ -63,4 +83,4 @@ clean:
 	find . -path ./$(VENV) -prune -o -name .ipynb_checkpoints -type d -print0 | xargs -0 rm -rf
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) .venv-colab

@@ -3,6 +3,9 @@
 ``notebooks/NN_slug.py`` (jupytext percent format) is the one source of a
 section. From it:
 
+Both start with the same two cells (:mod:`course_utils.colab`): an "Open in Colab" badge with
+the notation link, and a setup cell that installs the course package in Colab only. Then:
+
 - ``solutions/NN_slug.ipynb``: solution markers removed, executed, outputs stored;
 - ``exercises/NN_slug.ipynb``: each ``### BEGIN SOLUTION`` ... ``### END SOLUTION``
   region replaced by a stub that raises NotImplementedError with the exercise's
@@ -33,6 +36,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 
+from . import colab
 from .grading import exercises as registered_exercises
 
 __all__ = ["Source", "make_solution", "make_exercise", "check_drift", "main"]
@@ -158,6 +162,7 @@ def _generate(src: Source, role: str) -> nbformat.NotebookNode:
         "language_info": {"name": "python"},
         "course": {"section": src.section, "source": f"notebooks/{src.path.name}", "role": role},
     }
+    out.cells += _header_cells(src, role)
     for index, cell in enumerate(nb.cells):
         where = f"{src.path.name}, cell {index}"
         ex_id = cell.metadata.get("exercise")
@@ -171,6 +176,15 @@ def _generate(src: Source, role: str) -> nbformat.NotebookNode:
         new["id"] = f"{src.section}-{index:03d}"
         out.cells.append(new)
     return out
+
+
+def _header_cells(src: Source, role: str) -> list[nbformat.NotebookNode]:
+    """The two cells every notebook starts with: its Colab badge and notation link, and the Colab setup."""
+    path = f"{'exercises' if role == 'exercise' else 'solutions'}/{src.name}.ipynb"
+    badge = nbformat.v4.new_markdown_cell(colab.header_source(path))
+    setup = nbformat.v4.new_code_cell(colab.bootstrap_source())
+    badge["id"], setup["id"] = f"{src.section}-colab", f"{src.section}-setup"
+    return [badge, setup]
 
 
 def cells_hash(nb: nbformat.NotebookNode) -> str:
