@@ -11,7 +11,7 @@ import course_utils
 
 MATH = sorted(
     m.name for m in pkgutil.iter_modules(course_utils.__path__)
-    if not m.ispkg and m.name not in ("build", "grade")
+    if not m.ispkg and m.name not in ("build", "grade", "syllabus", "new_section")  # tools, not math
 )
 SCREEN = ("matplotlib", "ipywidgets", "IPython.display")
 

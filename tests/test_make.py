@@ -35,7 +35,7 @@ def test_make_clean_never_deletes_a_notebook(tmp_path):
 
 def test_readme_starts_with_the_two_commands_and_ci_runs_make_check():
     readme = (ROOT / "README.md").read_text()
-    start = readme[: readme.index("## Sections")]
+    start = readme[: readme.index("## Syllabus")]
     assert "make lab" in start and "make check" in start
     assert "make check" in (ROOT / ".ci" / "run").read_text()
 

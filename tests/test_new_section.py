@@ -41,8 +41,22 @@ def _course_copy(tmp_path: Path) -> Path:
         if (ROOT / rel).is_file():
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / rel, root / rel)
-    (root / ".venv").symlink_to(ROOT / ".venv")
+    # The same environment, entry by entry, with an install stamp of its own that is newer than the
+    # copied requirements: `make` must never reinstall, since `pip install -e .` from the copy would
+    # point the shared environment's course_utils at this temporary folder.
+    venv = root / ".venv"
+    venv.mkdir()
+    for entry in (ROOT / ".venv").iterdir():
+        if entry.name != ".installed":
+            (venv / entry.name).symlink_to(entry)
+    (venv / ".installed").touch()
     return root
+
+
+def _installed_course_utils() -> str:
+    """Where the environment's course_utils lives, asked from outside any checkout."""
+    return subprocess.run([str(ROOT / ".venv/bin/python"), "-c", "import course_utils; print(course_utils.__file__)"],
+                          cwd="/", capture_output=True, text=True).stdout.strip()
 
 
 @pytest.mark.kernel
@@ -56,12 +70,13 @@ def test_the_readme_walkthrough_makes_a_section_that_passes_its_checks(tmp_path)
     for step in steps:
         assert step in readme, f"the README's walkthrough no longer says `{step}`"
     # PYTHONPATH: kernels started in the copy import its course_utils, not the installed checkout's.
-    # -o: the copy shares the .venv, whose install stamp must not trigger a reinstall from the copy.
-    env = {**os.environ, "PYTHONPATH": str(root), "MAKEFLAGS": "-o .venv/.installed"}
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    installed = _installed_course_utils()
     for step in steps:
         done = subprocess.run(step, shell=True, cwd=root, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, f"`{step}` failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     assert "section 08: every check passed" in done.stdout
+    assert _installed_course_utils() == installed, "the walkthrough reinstalled the shared environment"
     assert "| 08 | [`08_my_topic`]" in (root / "README.md").read_text()
     collected = subprocess.run([str(root / ".venv/bin/python"), "-m", "pytest", "--collect-only", "-q",
                                 "tests/browser"], cwd=root, env=env, capture_output=True, text=True)
