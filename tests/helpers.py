@@ -1,6 +1,11 @@
-"""Helpers shared by the test files (pytest puts tests/ on the path): grading both ways, demo controls."""
+"""Helpers shared by the test files (pytest puts tests/ on the path): grading both ways, demo controls and models."""
 
 from __future__ import annotations
+
+import importlib
+import math
+import pkgutil
+from contextlib import contextmanager
 
 from course_utils.grading import Result, get, run_check
 
@@ -39,6 +44,10 @@ def other_value(control):
     if isinstance(control.value, bool):
         return not control.value
     low, high = control.min, control.max
+    if hasattr(control, "base"):  # a FloatLogSlider: min and max are exponents of base
+        exponent = math.log(control.value, control.base)
+        fraction = 0.7 if exponent < (low + high) / 2 else 0.2
+        return float(control.base ** (low + fraction * (high - low)))
     fraction = 0.7 if control.value < (low + high) / 2 else 0.2
     target = low + fraction * (high - low)
     return int(round(target)) if isinstance(control.value, int) else float(target)
@@ -47,3 +56,26 @@ def other_value(control):
 def png(d) -> bytes:
     """A demo's current PNG (ipywidgets 8 stores Image.value as a memoryview)."""
     return bytes(d.image.value)
+
+
+@contextmanager
+def small_demo_models(fraction: int = 5):
+    """Cut ``DEMO_STEPS`` to 1/``fraction`` in every widgets module with it and ``clear_demo_cache``; restore on exit.
+
+    Found by attribute, not by a list. A fifth keeps the diffusion demos' 2-D model in view (300 steps).
+    Yields the modules changed.
+    """
+    import course_utils.widgets as cw
+
+    modules = [importlib.import_module(f"{cw.__name__}.{m.name}") for m in pkgutil.iter_modules(cw.__path__)]
+    knobs = [m for m in modules if hasattr(m, "DEMO_STEPS") and hasattr(m, "clear_demo_cache")]
+    saved = {m: dict(m.DEMO_STEPS) for m in knobs}
+    try:
+        for m in knobs:
+            m.DEMO_STEPS.update({k: max(1, v // fraction) for k, v in m.DEMO_STEPS.items()})
+            m.clear_demo_cache()
+        yield knobs
+    finally:
+        for m in knobs:
+            m.DEMO_STEPS.update(saved[m])
+            m.clear_demo_cache()

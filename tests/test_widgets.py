@@ -1,7 +1,8 @@
-"""Tests of the interactive demos (course_utils.widgets): behaviour only, no timings.
+"""Tests of the interactive demos (course_utils.widgets): behaviour only, no timings (see course_utils/bench.py).
 
-Every demo registered for section 01 is built, each control and button is exercised,
-and the demos' numbers are checked against the math they show.
+Every registered demo of every section is built, each control and button is exercised, and the
+lecture preset and hold() are checked; then section 01's demos' numbers against the math they show.
+The other sections' own behaviour is in test_widgets_sectionNN.py.
 """
 
 import html
@@ -12,7 +13,7 @@ import sys
 import ipywidgets as widgets
 import numpy as np
 import pytest
-from helpers import PNG_MAGIC, png
+from helpers import PNG_MAGIC, png, small_demo_models
 from helpers import other_value as _other_value
 from PIL import Image
 
@@ -21,29 +22,64 @@ from course_utils.widgets import DemoSpec, FigureDemo, demo, demos
 from course_utils.widgets import registry as registry_module
 
 SECTION_01 = {"kl_fit_demo", "elbo_ledger_demo", "evidence_estimator_demo"}
-SPECS = demos("01")
+SPECS = demos()
 
 
-@pytest.fixture(params=SPECS, ids=[s.name for s in SPECS])
+@pytest.fixture(scope="module", autouse=True)
+def small_models():
+    """Demos that train their own models (modules with DEMO_STEPS) train few steps here; restored afterwards."""
+    with small_demo_models() as modules:
+        yield modules
+
+
+@pytest.fixture(scope="module")
+def built_demos(small_models):
+    return {}
+
+
+@pytest.fixture(params=SPECS, ids=[f"{s.section}/{s.name}" for s in SPECS])
 def spec(request):
     return request.param
+
+
+@pytest.fixture
+def built(spec, built_demos):
+    """The spec's demo, built once for the module; each test gets it with its controls back at their start values
+    (a control's effect may depend on the others: at 1 DDIM step, eta changes nothing)."""
+    key = (spec.section, spec.name)
+    if key not in built_demos:
+        d = spec.build()
+        built_demos[key] = (d, d.values)
+    d, start = built_demos[key]
+    with d.hold():
+        for name, value in start.items():
+            d.controls[name].value = value
+    assert d.last_error is None
+    return d
 
 
 # --- registry -----------------------------------------------------------------------
 
 
 def test_section_01_demos_are_discovered():
-    assert {s.name for s in SPECS} == SECTION_01
-    assert [s.order for s in SPECS] == sorted(s.order for s in SPECS)
+    assert {s.name for s in demos("01")} == SECTION_01
+
+
+def test_every_demo_is_well_formed_and_re_exported():
+    assert SPECS
     for s in SPECS:
         assert isinstance(s, DemoSpec)
-        assert s.section == "01" and s.title and callable(s.factory)
+        assert len(s.section) == 2 and s.section.isdigit() and s.title and callable(s.factory)
         assert getattr(cw, s.name) is s.factory  # re-exported: from course_utils.widgets import ...
 
 
-def test_demos_without_section_lists_everything_and_section_is_normalised():
-    assert set(SPECS) <= set(demos())
-    assert demos("1") == SPECS
+def test_demos_without_section_lists_every_section_in_order():
+    sections = sorted({s.section for s in SPECS})
+    assert SPECS == [s for section in sections for s in demos(section)]
+    for section in sections:
+        orders = [s.order for s in demos(section)]
+        assert orders == sorted(orders)
+    assert demos("1") == demos("01")
     assert demos("no-such-section") == []
 
 
@@ -71,11 +107,11 @@ def test_widgets_import_neither_grading_nor_pyplot():
     assert out.stdout.split() == ["False", "False"]
 
 
-# --- every demo ---------------------------------------------------------------------
+# --- every demo of every section ----------------------------------------------------
 
 
-def test_demo_builds_with_the_common_interface(spec):
-    d = spec.build()
+def test_demo_builds_with_the_common_interface(built):
+    d = built
     assert isinstance(d, FigureDemo)
     assert isinstance(d.ui, widgets.Box)
     assert isinstance(d.image, widgets.Image)
@@ -96,8 +132,8 @@ def _descendants(box):
     return out
 
 
-def test_moving_each_control_changes_the_picture(spec):
-    d = spec.build()
+def test_moving_each_control_changes_the_picture(built):
+    d = built
     for name, control in d.controls.items():
         before = png(d)
         control.value = _other_value(control)
@@ -106,39 +142,46 @@ def test_moving_each_control_changes_the_picture(spec):
         assert d.last_error is None
 
 
-def test_buttons_click_without_error(spec):
-    d = spec.build()
+def test_buttons_click_without_error(built):
+    d = built
     for button in d.buttons.values():
         button.click()
         assert d.last_error is None
         assert png(d).startswith(PNG_MAGIC)
 
 
-def test_lecture_preset_hides_secondary_controls_only(spec):
+def test_lecture_preset_hides_secondary_controls_only(spec, built):
     d = spec.build(lecture=True)
+    assert set(type(d).secondary) <= set(d.controls)
     for name, control in d.controls.items():
         hidden = control.layout.display == "none"
         assert hidden == (name in type(d).secondary), name
-    assert not any(c.layout.display == "none" for c in spec.build().controls.values())
+    assert not any(c.layout.display == "none" for c in built.controls.values())
 
 
-def test_notebook_display_shows_the_ui(spec, monkeypatch):
+def test_notebook_display_shows_the_ui(built, monkeypatch):
     import IPython.display
 
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend(objs))
-    d = spec.build()
-    d._ipython_display_()
-    assert shown == [d.ui]
+    built._ipython_display_()
+    assert shown == [built.ui]
 
 
-def test_hold_batches_changes_into_one_redraw(spec):
-    d = spec.build()
+def test_hold_batches_changes_into_one_redraw(built):
+    d = built
     renders = []
-    d.image.observe(lambda change: renders.append(change), names="value")
-    with d.hold():
-        for control in d.controls.values():
-            control.value = _other_value(control)
+
+    def count(change):
+        renders.append(change)
+
+    d.image.observe(count, names="value")
+    try:
+        with d.hold():
+            for control in d.controls.values():
+                control.value = _other_value(control)
+    finally:
+        d.image.unobserve(count, names="value")
     assert len(renders) == 1
 
 

@@ -1,16 +1,15 @@
-"""Section 03's demos: build each, move each control, press each button; the picture changes, no error."""
+"""Section 03's demos: what they compute (the generic checks of every demo are in test_widgets.py)."""
 
 from __future__ import annotations
 
 import math
 
 import pytest
-from helpers import other_value as _other_value
 from helpers import png
 
 import course_utils.widgets as cw
 from course_utils.gan import LOG_4
-from course_utils.widgets import FigureDemo, demos
+from course_utils.widgets import demos
 
 SECTION_03 = {"gan_equilibrium_demo", "gan_lab_demo", "cgan_label_demo", "adain_demo"}
 SPECS = demos("03")
@@ -24,27 +23,6 @@ def built():
 def test_section_03_demos_are_registered():
     assert {s.name for s in SPECS} == SECTION_03
     assert {s.name for s in SPECS if s.simulates} == {"gan_lab_demo"}
-    for s in SPECS:
-        assert getattr(cw, s.name) is s.factory
-
-
-@pytest.mark.parametrize("name", sorted(SECTION_03))
-def test_each_control_changes_the_picture(built, name):
-    d = built[name]
-    assert isinstance(d, FigureDemo) and d.caption
-    for key, control in d.controls.items():
-        before = png(d)
-        control.value = _other_value(control)
-        assert png(d) != before, f"moving {key!r} left the picture unchanged"
-        assert d.last_error is None
-
-
-@pytest.mark.parametrize("name", sorted(SECTION_03))
-def test_lecture_preset_hides_secondary_controls(name):
-    spec = next(s for s in SPECS if s.name == name)
-    d = spec.build(lecture=True)
-    for key, control in d.controls.items():
-        assert (control.layout.display == "none") == (key in type(d).secondary)
 
 
 @pytest.mark.parametrize("mean, std, sep", [(-2.5, 0.6, 3.0), (1.0, 2.0, 0.0), (0.0, 0.5, 6.0)])
