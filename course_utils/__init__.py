@@ -11,13 +11,21 @@ grading are subpackages imported on demand:
   gradient estimators, the VAE, VQ-VAE and the 8x8 digits (notebook 02)
 - :mod:`course_utils.gan`, :mod:`course_utils.gan_training`, :mod:`course_utils.cyclegan`,
   :mod:`course_utils.adain`: the GAN game, its training, CycleGAN and AdaIN (notebook 03)
+- :mod:`course_utils.wasserstein`, :mod:`course_utils.transport`, :mod:`course_utils.wgan`: W1, optimal
+  transport as a linear program, critics and WGAN training (notebook 04)
+- :mod:`course_utils.data`, :mod:`course_utils.paths`, :mod:`course_utils.ode`, :mod:`course_utils.nets`: 2-D toy
+  targets, Gaussian probability paths, ODE solvers and the time-conditioned MLP (notebooks 05-07)
+- :mod:`course_utils.sde`, :mod:`course_utils.langevin`, :mod:`course_utils.score_matching`: SDEs, Langevin
+  dynamics and denoising score matching (notebook 06)
 - :mod:`course_utils.training`: the one training loop and the registry of trained models
   (:mod:`course_utils.models`); :mod:`course_utils.metrics`: exact W2 and digits scores
 - :mod:`course_utils.plotting`, :mod:`course_utils.widgets`: figures and interactive demos
 - :mod:`course_utils.grading`: exercises and checks; :mod:`course_utils.grade`: the grade command,
   built on :mod:`course_utils.autograde` (sandboxed, parallel class grading)
 - :mod:`course_utils.demo`, :mod:`course_utils.bench`: ``make demo`` and ``make bench``
-- :mod:`course_utils.build`: generates solutions/ and exercises/ from notebooks/
+- :mod:`course_utils.build`: generates solutions/ and exercises/ from notebooks/; :mod:`course_utils.colab`,
+  :mod:`course_utils.syllabus`, :mod:`course_utils.new_section`: Colab header cells, the README syllabus,
+  ``make new-section``
 """
 
 from . import divergences, elbo, latent, mixtures, validation
