@@ -15,7 +15,7 @@ echo "=== tests: ${tests[*]:-none}"
 [ ${#tests[@]} -eq 0 ] || $PY -m pytest -q -p no:randomly "${tests[@]}"
 echo "=== notebooks up to date"; $PY -m course_utils.build --check
 echo "=== syllabus table";       $PY -m course_utils.syllabus --check
-echo "=== nbval";              $PY -m pytest -q -p no:randomly --nbval-lax --nbval-current-env "${notebooks[@]}"
+echo "=== nbval";              $PY -m pytest -q -p no:randomly --nbval-lax --nbval-current-env --nbval-kernel-startup-timeout=300 "${notebooks[@]}"
 echo "=== grade: full marks";  $PY -m course_utils.grade --expect full solutions/"$NN"_*.ipynb
 echo "=== grade: zero";        $PY -m course_utils.grade --expect zero exercises/"$NN"_*.ipynb
 echo "section $NN: every check passed"

@@ -29,5 +29,5 @@ if wrong:
     raise SystemExit("not the Colab-like versions: " + ", ".join(wrong))
 PY
 export PYDEVD_DISABLE_FILE_VALIDATION=1 MPLBACKEND=Agg
-exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env -n 2 --dist loadfile \
+exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-kernel-startup-timeout=300 -n 2 --dist loadfile \
   solutions exercises "$@"
