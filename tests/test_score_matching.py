@@ -16,12 +16,7 @@ GEN = torch.Generator().manual_seed(0)
 NAMES = list(paths.SCHEDULERS)
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64")  # tests/conftest.py
 
 
 @pytest.mark.parametrize("name", NAMES)
