@@ -19,6 +19,7 @@ registered itself, so ``make bench`` finds every trained model with no hand-kept
 
 from __future__ import annotations
 
+import copy
 import importlib
 import importlib.util
 import math
@@ -28,6 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -36,10 +38,13 @@ __all__ = [
     "KINDS",
     "MODELS_PACKAGE",
     "N_SAMPLES",
+    "N_SAMPLE_SETS",
     "ModelSpec",
     "TrainedModel",
+    "WeightAverage",
     "course_model",
     "course_models",
+    "cosine_decay",
     "discover_models",
     "fit",
     "one_thread",
@@ -51,6 +56,9 @@ KINDS = ("2d", "digits")
 MODELS_PACKAGE = "course_utils.models"
 #: How many samples a model function should return: ``make bench`` compares this many with its target.
 N_SAMPLES = 2000
+#: How many sets of N_SAMPLES a 2-D model may return: ``make bench`` judges each against its own target draw, since
+#: W2 between two 2,000-point draws of a multimodal target varies by tens of percent from draw to draw.
+N_SAMPLE_SETS = 3
 DIGIT_PIXELS = 64
 
 
@@ -115,6 +123,57 @@ def _batch_source(batches) -> Callable[[], object]:
     return next_batch
 
 
+#: A learning-rate schedule for :func:`fit`: a name, or ``factor(step, steps) -> float`` multiplying ``lr``.
+LRSchedule = Literal["constant", "cosine"] | Callable[[int, int], float]
+
+
+def cosine_decay(step: int, steps: int) -> float:
+    r"""The cosine schedule's factor on the learning rate at update ``step`` (0-based) of ``steps``:
+    :math:`\frac12\big(1 + \cos(\pi\, \text{step} / \text{steps})\big)`, 1 at the first update, falling towards 0."""
+    return 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+
+
+def _lr_factor(lr_schedule: LRSchedule) -> Callable[[int, int], float] | None:
+    if lr_schedule == "constant":
+        return None
+    if lr_schedule == "cosine":
+        return cosine_decay
+    if callable(lr_schedule):
+        return lr_schedule
+    raise ValueError(f"lr_schedule must be 'constant', 'cosine' or a function (step, steps) -> factor, "
+                     f"got {lr_schedule!r}")
+
+
+class WeightAverage:
+    r"""An exponential moving average of a model's weights, for :func:`fit` to update after every Adam step:
+
+    .. math:: \bar\theta \leftarrow \gamma_k \bar\theta + (1 - \gamma_k)\,\theta,\qquad
+        \gamma_k = \gamma \text{ or, with warm-up, } \min\big(\gamma, \tfrac{1 + k}{10 + k}\big)
+
+    at update k = 1, 2, .... The warm-up lets the average start as nearly a plain mean of the weights so far,
+    so that the random initial weights do not linger in it. ``averaged`` is a separate copy of the model
+    (eval mode, no gradients): the network that samples.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float = 0.99, warmup: bool = False):
+        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1:
+            raise ValueError(f"decay must be a number in [0, 1), got {decay!r}")
+        self.decay = float(decay)
+        self.warmup = warmup
+        self.updates = 0
+        self.averaged = copy.deepcopy(model).eval().requires_grad_(False)
+        self._src = list(model.parameters())
+        self._dst = list(self.averaged.parameters())
+
+    @torch.no_grad()
+    def update(self) -> None:
+        """One step of the average towards the model's current weights."""
+        self.updates += 1
+        k = self.updates
+        decay = min(self.decay, (1 + k) / (10 + k)) if self.warmup else self.decay
+        torch._foreach_lerp_(self._dst, [p.detach() for p in self._src], 1.0 - decay)
+
+
 def _check_fit_args(model, loss_fn, steps, lr, max_seconds) -> list[torch.nn.Parameter]:
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -143,6 +202,8 @@ def fit(
     progress: bool = True,
     desc: str = "training",
     max_seconds: float | None = None,
+    lr_schedule: LRSchedule = "constant",
+    average: WeightAverage | None = None,
 ) -> Tensor:
     r"""Train ``model`` with Adam: ``steps`` updates, each on one batch.
 
@@ -163,6 +224,10 @@ def fit(
         max_seconds: a time budget: stop early, before a step that (at the mean step time
             so far) would end past it; the history is then shorter than ``steps``.
             None: always run every step.
+        lr_schedule: ``"constant"``; ``"cosine"``: the rate at step k is ``lr * cosine_decay(k, steps)``,
+            from lr down towards 0, for fast early progress and a quiet end; or a function
+            ``factor(k, steps)`` of the same kind.
+        average: a :class:`WeightAverage` of ``model`` to update after every Adam step.
 
     Returns:
         The loss at each step taken, a float64 tensor of shape (steps,) (fewer if
@@ -172,6 +237,9 @@ def fit(
         FloatingPointError: the loss became NaN or infinite (lower ``lr``?).
     """
     params = _check_fit_args(model, loss_fn, steps, lr, max_seconds)
+    factor = _lr_factor(lr_schedule)
+    if average is not None and not isinstance(average, WeightAverage):
+        raise TypeError(f"average must be a WeightAverage of the model or None, got {type(average).__name__}")
     next_batch = _batch_source(batches)
     from tqdm.auto import tqdm
 
@@ -197,7 +265,12 @@ def fit(
                                              f"try a smaller lr (now {lr:g})")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if factor is not None:
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr * factor(step, steps)
                 optimizer.step()
+                if average is not None:
+                    average.update()
                 history.append(value)
                 bar.update(1)
                 if step % 25 == 0 or step == steps - 1:
@@ -219,7 +292,8 @@ class TrainedModel:
 
     Attributes:
         samples: samples drawn from the trained model, shape (n, d); n >= :data:`N_SAMPLES`
-            for ``make bench``. d = 2 for kind "2d"; d = 64 (8x8 pixels in [0, 1]) for "digits".
+            for ``make bench`` (k * N_SAMPLES, k <= :data:`N_SAMPLE_SETS`: k separate sets, which
+            ``make bench`` averages over). d = 2 for kind "2d"; d = 64 (8x8 pixels in [0, 1]) for "digits".
         train_seconds: wall time of the training itself.
         target: kind "2d": draws n fresh samples of the distribution the model learns,
             ``target(n) -> (n, 2)``.

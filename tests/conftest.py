@@ -11,3 +11,12 @@ def float64():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(old)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run torch on one thread: on small tensors that is faster, much faster on a busy machine."""
+    from course_utils.training import one_thread
+
+    with one_thread():
+        yield

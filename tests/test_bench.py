@@ -179,6 +179,18 @@ def test_a_model_drawing_from_its_target_is_within_budget(registry, tmp_path):
     assert np.load(tmp_path / "perfect_2d.npy").shape == (300, 2)
 
 
+def test_a_model_with_several_sample_sets_is_judged_on_each(registry):
+    sets = [_gaussian_target(300), _gaussian_target(300) + 3.0, _gaussian_target(300)]
+    course_model(name="three_sets_2d", section="05", kind="2d")(
+        lambda seconds_budget: TrainedModel(torch.cat(sets), 0.01, target=_gaussian_target))
+    [row] = bench.bench_models(n_samples=300, repeats=3)
+    assert row["sample_sets"] == 3 and row["n_samples"] == 300
+    near, far, near_again = row["w2_model_each"]
+    assert far > 5 * max(near, near_again)  # only the second set was shifted
+    [row] = bench.bench_models(n_samples=300, repeats=4)  # more repeats than sets: the sets are reused
+    assert row["sample_sets"] == 3 and row["w2_model_each"][3] < row["w2_model_each"][1] / 5  # the first set again
+
+
 def test_a_model_far_from_its_target_misses_and_strict_fails(registry, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(bench, "W2_SAMPLES", 300)  # what main() uses: fewer samples, one repeat, to stay fast
     monkeypatch.setattr(bench, "W2_REPEATS", 1)

@@ -121,6 +121,83 @@ def test_fit_says_when_a_generator_of_batches_runs_out():
         fit(torch.nn.Linear(1, 1), _mse, batches, steps=3, progress=False)
 
 
+def _rates_seen(**fit_kwargs) -> list[float]:
+    """The learning rate of each Adam step while fit trains a small regression."""
+    seen = []
+    original = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    torch.optim.Adam.step = spy
+    try:
+        fit(torch.nn.Linear(1, 1), _mse, _regression(), progress=False, **fit_kwargs)
+    finally:
+        torch.optim.Adam.step = original
+    return seen
+
+
+def test_cosine_decay_runs_from_one_to_zero():
+    assert training.cosine_decay(0, 100) == 1.0
+    assert training.cosine_decay(50, 100) == pytest.approx(0.5)
+    assert 0 < training.cosine_decay(99, 100) < 1e-3
+    assert training.cosine_decay(200, 100) == 0.0
+
+
+@pytest.mark.parametrize("schedule", ["cosine", lambda step, steps: 0.5 ** step])
+def test_fit_sets_the_learning_rate_of_each_step_from_its_schedule(schedule):
+    seen = _rates_seen(steps=8, lr=0.1, lr_schedule=schedule)
+    factor = training.cosine_decay if schedule == "cosine" else schedule
+    assert seen == pytest.approx([0.1 * factor(k, 8) for k in range(8)])
+
+
+def test_fit_keeps_a_constant_rate_by_default_and_rejects_an_unknown_schedule():
+    assert _rates_seen(steps=4, lr=0.1) == [0.1] * 4
+    with pytest.raises(ValueError, match="lr_schedule"):
+        fit(torch.nn.Linear(1, 1), _mse, _regression(), steps=1, lr_schedule="linear", progress=False)
+
+
+def test_weight_average_is_the_exponential_moving_average():
+    model = torch.nn.Linear(2, 1)
+    start = [p.detach().clone() for p in model.parameters()]
+    avg = training.WeightAverage(model, decay=0.9)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    avg.update()
+    for a, s in zip(avg.averaged.parameters(), start, strict=True):
+        assert torch.allclose(a, 0.9 * s + 0.1 * (s + 1.0))
+        assert not a.requires_grad
+    with pytest.raises(ValueError, match="decay"):
+        training.WeightAverage(model, decay=1.0)
+
+
+def test_weight_average_warmup_weighs_the_first_updates_nearly_equally():
+    model = torch.nn.Linear(1, 1, bias=False)
+    avg = training.WeightAverage(model, decay=0.999, warmup=True)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+        avg.averaged.weight.fill_(0.0)
+        for k in range(1, 4):
+            model.weight.fill_(float(k))
+            avg.update()
+    # decays 2/11, 3/12, 4/13: far from 0.999, so the average follows the recent weights
+    expected = 0.0
+    for k, decay in zip(range(1, 4), (2 / 11, 3 / 12, 4 / 13), strict=True):
+        expected = decay * expected + (1 - decay) * k
+    assert float(avg.averaged.weight) == pytest.approx(expected)
+
+
+def test_fit_updates_the_average_after_every_step():
+    model = torch.nn.Linear(1, 1)
+    avg = training.WeightAverage(model, decay=0.5)
+    fit(model, _mse, _regression(), steps=5, lr=0.1, average=avg, progress=False)
+    assert avg.updates == 5
+    with pytest.raises(TypeError, match="WeightAverage"):
+        fit(model, _mse, _regression(), steps=1, average=model, progress=False)
+
+
 # --- the registry ------------------------------------------------------------------------------
 
 

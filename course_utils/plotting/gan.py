@@ -10,7 +10,7 @@ import torch
 
 from ..adain import adain
 from ..gan import generator_logit_gradient, jsd_on_grid, optimal_discriminator, optimal_value_on_grid
-from .render import COLORS, clean_axis
+from .render import COLORS, clean_axis, closed, square_axes
 
 __all__ = [
     "plot_adain_grid",
@@ -26,19 +26,6 @@ FAKE = "#c44e52"
 REAL = COLORS["target"]
 
 
-def _done(fig):
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return fig
-
-
-def _square(ax, lim=3.0):
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
 
 
 def plot_optimal_discriminator(grid, p_x, p_theta_list, labels):
@@ -63,7 +50,7 @@ def plot_optimal_discriminator(grid, p_x, p_theta_list, labels):
     for a in (ax, ax_d):
         a.legend(fontsize=7, frameon=False, loc="upper left")
         clean_axis(a)
-    return _done(fig)
+    return closed(fig)
 
 
 def plot_generator_gradients():
@@ -82,7 +69,7 @@ def plot_generator_gradients():
     ax.set_ylabel("|gradient| w.r.t. D's logit")
     ax.legend(fontsize=8, frameon=False, loc="upper center")
     clean_axis(ax)
-    return _done(fig)
+    return closed(fig)
 
 
 def plot_gan_snapshots(run, target, steps=None, data=None, lim=3.0):
@@ -97,8 +84,8 @@ def plot_gan_snapshots(run, target, steps=None, data=None, lim=3.0):
         s = run.snapshots[step].numpy()
         ax.scatter(s[:, 0], s[:, 1], s=3, color=FAKE, lw=0)
         ax.set_title(f"step {step}", fontsize=8)
-        _square(ax, lim)
-    return _done(fig)
+        square_axes(ax, lim)
+    return closed(fig)
 
 
 def plot_sample_quality(rows):
@@ -120,7 +107,7 @@ def plot_sample_quality(rows):
     ax.set_xlabel("exact W2 to fresh target samples (lower is better)")
     ax.set_xlim(0, max(values) * 1.45)
     clean_axis(ax)
-    return _done(fig)
+    return closed(fig)
 
 
 def plot_cgan_samples(run, mixture, component_labels, n=400, lim=3.0):
@@ -138,8 +125,8 @@ def plot_cgan_samples(run, mixture, component_labels, n=400, lim=3.0):
         s = run.sample(label, n, seed=1).numpy()
         ax.scatter(s[:, 0], s[:, 1], s=3, color=FAKE, lw=0)
         ax.set_title(f"y = {label}", fontsize=9)
-        _square(ax, lim)
-    return _done(fig)
+        square_axes(ax, lim)
+    return closed(fig)
 
 
 def plot_cyclegan(runs, x, x_angle, y, lim=2.2):
@@ -161,8 +148,8 @@ def plot_cyclegan(runs, x, x_angle, y, lim=2.2):
         row[2].scatter(fgx[:, 0], fgx[:, 1], c=c, cmap="hsv", s=4, lw=0)
         row[2].set_title(f"f(g(x)): mean |f(g(x)) - x|_1 = {err:.2f}", fontsize=8)
         for ax in row:
-            _square(ax, lim)
-    return _done(fig)
+            square_axes(ax, lim)
+    return closed(fig)
 
 
 def plot_adain_grid(contents, styles, alpha: float = 1.0):
@@ -184,4 +171,4 @@ def plot_adain_grid(contents, styles, alpha: float = 1.0):
         out = alpha * out + (1 - alpha) * contents[i:i + 1]
         for j in range(ns):
             show(axes[i + 1, j + 1], out[j])
-    return _done(fig)
+    return closed(fig)

@@ -27,11 +27,13 @@ __all__ = [
     "band_xy",
     "canvas_figure",
     "clean_axis",
+    "closed",
     "figure_png",
     "filled_area",
     "pixel_size",
     "set_filled_area",
     "single_thread_torch",
+    "square_axes",
 ]
 
 #: Modest resolution: PNG encoding time grows with the pixel count.
@@ -163,6 +165,24 @@ def clean_axis(ax: Axes, *, xticks: bool = True, yticks: bool = True) -> Axes:
     if not yticks:
         ax.set_yticks([])
     return ax
+
+
+def square_axes(ax: Axes, lim: float) -> Axes:
+    """A square, tick-free view of [-lim, lim]^2: the frame of every 2-D point cloud and vector field."""
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
+def closed(fig: Figure) -> Figure:
+    """Close a pyplot figure and return it: a plot function's figure then shows once, as its cell's result."""
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return fig
 
 
 def band_xy(x, lower, upper) -> np.ndarray:

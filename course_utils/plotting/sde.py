@@ -10,7 +10,7 @@ import torch
 
 from ..langevin import tempered_marginal
 from ..sde import ou_marginal
-from .render import COLORS, clean_axis
+from .render import COLORS, clean_axis, closed, square_axes
 
 __all__ = [
     "plot_brownian_paths",
@@ -27,23 +27,10 @@ PARTICLE = "#c44e52"
 ODE_COLOR = "#555555"
 
 
-def _done(fig):
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return fig
-
 
 def _normal_pdf(x, mean, var):
     return np.exp(-0.5 * (x - mean) ** 2 / var) / np.sqrt(2 * np.pi * var)
 
-
-def _square(ax, lim):
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
 
 
 def _density_grid(mixture, lim, size=150):
@@ -83,7 +70,7 @@ def plot_brownian_paths(sample, n_show: int = 25):
     inc.set_aspect("equal")
     for a_ in (ax, hist, inc):
         clean_axis(a_)
-    return _done(fig)
+    return closed(fig)
 
 
 def plot_ou_marginals(times, paths, check_times, theta: float, sigma: float, x0: float, n_show: int = 30):
@@ -114,7 +101,7 @@ def plot_ou_marginals(times, paths, check_times, theta: float, sigma: float, x0:
     hist.legend(fontsize=7, frameon=False)
     clean_axis(ax)
     clean_axis(hist, yticks=False)
-    return _done(fig)
+    return closed(fig)
 
 
 def plot_score_field(mixture, lim: float = 3.5, n_arrows: int = 19):
@@ -132,8 +119,8 @@ def plot_score_field(mixture, lim: float = 3.5, n_arrows: int = 19):
     shown = s / norm * norm.sqrt()
     ax.quiver(pts[:, 0], pts[:, 1], shown[:, 0], shown[:, 1], color=PARTICLE, width=0.004, angles="xy")
     ax.set_title("score ∇log p(x) (arrows) over the density p (contours)", fontsize=9)
-    _square(ax, lim)
-    return _done(fig)
+    square_axes(ax, lim)
+    return closed(fig)
 
 
 def plot_langevin_tempering(mixture, runs, lim: float = 4.0):
@@ -159,7 +146,7 @@ def plot_langevin_tempering(mixture, runs, lim: float = 4.0):
         ax.set_xlabel("first coordinate x₁")
         ax.legend(fontsize=7, frameon=False, loc="upper left")
         clean_axis(ax, yticks=False)
-    return _done(fig)
+    return closed(fig)
 
 
 def plot_sde_trajectories(mixture, runs, n_show: int = 12, lim: float = 3.2):
@@ -176,7 +163,7 @@ def plot_sde_trajectories(mixture, runs, n_show: int = 12, lim: float = 3.2):
         p = path.numpy()
         for ax in (top, bottom):
             ax.contour(axis, axis, dens, levels=4, colors=COLORS["target"], linewidths=0.6, alpha=0.6)
-            _square(ax, lim)
+            square_axes(ax, lim)
         color = ODE_COLOR if sigma == 0 else PARTICLE
         for i in range(min(n_show, p.shape[1])):
             top.plot(p[:, i, 0], p[:, i, 1], lw=0.7, color=color, alpha=0.8)
@@ -184,7 +171,7 @@ def plot_sde_trajectories(mixture, runs, n_show: int = 12, lim: float = 3.2):
         log_p = float(mixture.log_prob(path[-1]).mean())
         top.set_title("ODE (σ = 0)" if sigma == 0 else f"SDE, σ = {sigma:g}", fontsize=9)
         bottom.set_title(f"t = 1: mean log p₁ = {log_p:.2f}", fontsize=8)
-    return _done(fig)
+    return closed(fig)
 
 
 def plot_dsm_loss_floor(times, floor, weights, labels=("slide's loss (λ = 1)", "λ_t = β_t² / α_t²")):
@@ -204,7 +191,7 @@ def plot_dsm_loss_floor(times, floor, weights, labels=("slide's loss (λ = 1)", 
     ax.set_title("what is left to pay at the optimum, per time", fontsize=9)
     ax.legend(fontsize=8, frameon=False)
     clean_axis(ax)
-    return _done(fig)
+    return closed(fig)
 
 
 def plot_learned_score(model, mixture_path, times, lim: float = 3.0, n_arrows: int = 13):
@@ -231,8 +218,8 @@ def plot_learned_score(model, mixture_path, times, lim: float = 3.0, n_arrows: i
             ax.quiver(pts[:, 0], pts[:, 1], shown[:, 0], shown[:, 1], color=color, width=0.005, angles="xy",
                       scale=60, alpha=0.85)
         ax.set_title(f"t = {t:g}: exact (blue), learned (red)", fontsize=8)
-        _square(ax, lim)
-    return _done(fig)
+        square_axes(ax, lim)
+    return closed(fig)
 
 
 def plot_score_model_samples(losses, samples, data, lim: float = 3.2):
@@ -257,5 +244,5 @@ def plot_score_model_samples(losses, samples, data, lim: float = 3.2):
         x = np.asarray(x)
         ax.scatter(x[:, 0], x[:, 1], s=2, color=PARTICLE, alpha=0.5, lw=0)
         ax.set_title(title, fontsize=8)
-        _square(ax, lim)
-    return _done(fig)
+        square_axes(ax, lim)
+    return closed(fig)

@@ -12,7 +12,7 @@ import torch
 
 from ..transport import plan_lines
 from ..wasserstein import monotone_coupling, optimal_critic_1d, parallel_lines
-from .render import COLORS, clean_axis
+from .render import COLORS, clean_axis, closed
 
 __all__ = [
     "MU_COLOR",
@@ -31,12 +31,6 @@ MU_COLOR = "#d4609a"
 NU_COLOR = COLORS["target"]
 FAKE = "#c44e52"
 
-
-def _done(fig):
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return fig
 
 
 def transport_arc_paths(start, end, base: float = 0.0, height: float = 0.35, n: int = 24) -> list[np.ndarray]:
@@ -103,7 +97,7 @@ def plot_earth_mover(mu, nu, lo: float = 0.0, hi: float = 11.0, n: int = 1101):
     for a in axes:
         a.set_xlim(lo, hi)
         clean_axis(a)
-    return _done(fig)
+    return closed(fig)
 
 
 def plot_sorted_coupling(x, y, n_show: int = 40):
@@ -126,7 +120,7 @@ def plot_sorted_coupling(x, y, n_show: int = 40):
         ax.set_yticks([0, 1], ["y", "x"])
         ax.set_ylim(-0.3, 1.3)
         clean_axis(ax)
-    return _done(fig)
+    return closed(fig)
 
 
 def _draw_plan(ax, x, y, plan, scale: float = 60.0):
@@ -151,7 +145,7 @@ def plot_transport_plans(x, y, plans: dict, costs: dict):
         _draw_plan(ax, x, y, plan)
         ax.set_title(f"{name}\ncost {costs[name]:.4f}", fontsize=9)
     axes[0][0].legend(fontsize=7, frameon=False, loc="lower left")
-    return _done(fig)
+    return closed(fig)
 
 
 def plot_parallel_lines(theta_max: float = 2.0, theta: float = 0.8):
@@ -191,7 +185,7 @@ def plot_parallel_lines(theta_max: float = 2.0, theta: float = 0.8):
     for a in axes[1:]:
         clean_axis(a)
     clean_axis(axes[0], xticks=True, yticks=False)
-    return _done(fig)
+    return closed(fig)
 
 
 def critic_heatmap(ax, values, lim: float, cmap: str = "RdBu_r"):
@@ -216,7 +210,7 @@ def plot_critic_fits(fits: dict, x, y, plan, exact: float, grid_side: int, lim: 
         ax.set_ylim(-lim, lim)
         ax.set_title(f"{name}\nestimate {fit.estimate:.4f} (rescaled {fit.rescaled:.3f}); exact W1 {exact:.3f}",
                      fontsize=8)
-    return _done(fig)
+    return closed(fig)
 
 
 def plot_wgan_estimates(runs: dict, smooth: int = 25):
@@ -244,4 +238,4 @@ def plot_wgan_estimates(runs: dict, smooth: int = 25):
         ax.set_title(name, fontsize=9)
         ax.legend(fontsize=7, frameon=False)
         clean_axis(ax)
-    return _done(fig)
+    return closed(fig)
