@@ -1,0 +1,389 @@
+"""The graders of section 05 against student answers written independently here.
+
+Every correct alternative is written without course_utils' reference functions and must pass; every
+plausible wrong answer (the slides' sign slip x_1 + eps, t and 1 - t swapped, a missing step size, ...) must
+fail with 0 points and, where the grader knows the mistake, with the sentence that teaches it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers import assert_fails, assert_passes, grade
+from scipy.special import softmax as np_softmax
+
+from course_utils.grading import exercises
+
+
+def test_section_05_exercises():
+    assert [(e.id, e.function, e.points) for e in exercises("05")] == [
+        ("5.1", "euler_integrate", 2),
+        ("5.2", "sample_conditional_path", 2),
+        ("5.3", "marginal_velocity_points", 3),
+        ("5.4", "cfm_loss", 2),
+        ("5.5", "divergence", 2),
+        ("5.6", "cfg_velocity", 2),
+    ]
+    assert all(e.hint for e in exercises("05"))
+
+
+def test_a_stub_is_not_attempted():
+    def stub(*args):
+        raise NotImplementedError("Exercise 5.1: ...")
+
+    for ex in exercises("05"):
+        assert grade(ex.id, stub).status == "not attempted"
+
+
+# --- 5.1 Euler -----------------------------------------------------------------------------------
+
+
+def euler_loop(v, x0, t0, t1, n):
+    h = (t1 - t0) / n
+    x = x0
+    for k in range(n):
+        x = x + h * v(x, torch.full((len(x), 1), t0 + k * h, dtype=x.dtype))
+    return x
+
+
+def euler_linspace(v, x0, t0, t1, n):
+    """Times from a linspace, the step from consecutive times, in numpy."""
+    times = np.linspace(t0, t1, n + 1)
+    x = x0.numpy().copy()
+    for a, b in zip(times[:-1], times[1:], strict=True):
+        x = x + (b - a) * v(torch.from_numpy(x), torch.full((len(x), 1), a, dtype=torch.float64)).numpy()
+    return torch.from_numpy(x)
+
+
+def euler_float_time(v, x0, t0, t1, n):
+    """Passes t as a plain float (the check's fields accept it) and updates in place on a copy."""
+    x, t, h = x0.clone(), t0, (t1 - t0) / n
+    for _ in range(n):
+        x += h * v(x, t)
+        t += h
+    return x
+
+
+@pytest.mark.parametrize("fn", [euler_loop, euler_linspace, euler_float_time])
+def test_5_1_passes(fn):
+    assert_passes("5.1", fn)
+
+
+def no_step(v, x0, t0, t1, n):
+    h = (t1 - t0) / n
+    x = x0
+    for k in range(n):
+        x = x + v(x, torch.full((len(x), 1), t0 + k * h, dtype=x.dtype))
+    return x
+
+
+def unit_interval_step(v, x0, t0, t1, n):
+    h = 1 / n
+    x = x0
+    for k in range(n):
+        x = x + h * v(x, torch.full((len(x), 1), t0 + k * h, dtype=x.dtype))
+    return x
+
+
+def one_step_short(v, x0, t0, t1, n):
+    return euler_loop(v, x0, t0, t0 + (t1 - t0) * (n - 1) / n, n - 1) if n > 1 else x0
+
+
+def frozen_clock(v, x0, t0, t1, n):
+    h = (t1 - t0) / n
+    x = x0
+    for _ in range(n):
+        x = x + h * v(x, torch.full((len(x), 1), t0, dtype=x.dtype))
+    return x
+
+
+def end_of_step(v, x0, t0, t1, n):
+    h = (t1 - t0) / n
+    x = x0
+    for k in range(n):
+        x = x + h * v(x, torch.full((len(x), 1), t0 + (k + 1) * h, dtype=x.dtype))
+    return x
+
+
+def clock_from_zero(v, x0, t0, t1, n):
+    h = (t1 - t0) / n
+    x = x0
+    for k in range(n):
+        x = x + h * v(x, torch.full((len(x), 1), k * h, dtype=x.dtype))
+    return x
+
+
+def whole_path(v, x0, t0, t1, n):
+    h, x, out = (t1 - t0) / n, x0, [x0]
+    for k in range(n):
+        x = x + h * v(x, torch.full((len(x), 1), t0 + k * h, dtype=x.dtype))
+        out.append(x)
+    return torch.stack(out)
+
+
+def midpoint_instead(v, x0, t0, t1, n):
+    h, x = (t1 - t0) / n, x0
+    for k in range(n):
+        t = torch.full((len(x), 1), t0 + k * h, dtype=x.dtype)
+        x = x + h * v(x + 0.5 * h * v(x, t), t + 0.5 * h)
+    return x
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (no_step, "multiply the velocity by the step size"),
+    (unit_interval_step, "not [0, 1]"),
+    (one_step_short, "take n_steps steps"),
+    (frozen_clock, "advance the clock"),
+    (end_of_step, "START of each step"),
+    (clock_from_zero, "start the clock at t0"),
+    (whole_path, "return only the final state"),
+    (midpoint_instead, None),
+])
+def test_5_1_fails(fn, hint):
+    assert_fails("5.1", fn, hint)
+
+
+# --- 5.2 the Gaussian path -------------------------------------------------------------------------
+
+
+def path_direct(x_1, eps, t, s):
+    return s.alpha(t) * x_1 + s.beta(t) * eps, s.d_alpha(t) * x_1 + s.d_beta(t) * eps
+
+
+def path_by_autograd(x_1, eps, t, s):
+    """dx_t/dt by differentiating x_t with respect to t (row i depends on t_i only: one grad per coordinate)."""
+    t = t.clone().requires_grad_(True)
+    x_t = s.alpha(t) * x_1 + s.beta(t) * eps
+    columns = [torch.autograd.grad(x_t[:, d].sum(), t, retain_graph=True)[0] for d in range(x_t.shape[1])]
+    return x_t.detach(), torch.cat(columns, dim=1)
+
+
+def path_as_list(x_1, eps, t, s):
+    return [torch.addcmul(s.beta(t) * eps, s.alpha(t), x_1), torch.addcmul(s.d_beta(t) * eps, s.d_alpha(t), x_1)]
+
+
+@pytest.mark.parametrize("fn", [path_direct, path_by_autograd, path_as_list])
+def test_5_2_passes(fn):
+    assert_passes("5.2", fn)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda x_1, eps, t, s: (s.beta(t) * x_1 + s.alpha(t) * eps, s.d_beta(t) * x_1 + s.d_alpha(t) * eps),
+     "time runs from noise"),
+    (lambda x_1, eps, t, s: ((1 - t) * x_1 + t * eps, eps - x_1), "time runs from noise"),
+    (lambda x_1, eps, t, s: (s.alpha(t) * x_1 + s.beta(t) * eps, s.d_alpha(t) * eps - s.d_beta(t) * x_1),
+     "sign slip"),
+    (lambda x_1, eps, t, s: (s.alpha(t) * x_1 + s.beta(t) * eps, x_1 + eps), "sign slip"),
+    (lambda x_1, eps, t, s: (s.alpha(t) * x_1 + s.beta(t) * eps, -(s.d_alpha(t) * x_1 + s.d_beta(t) * eps)),
+     "points from the noise"),
+    (lambda x_1, eps, t, s: (s.alpha(t) * x_1 + s.beta(t) ** 2 * eps, s.d_alpha(t) * x_1 + s.d_beta(t) * eps),
+     "standard deviation"),
+    (lambda x_1, eps, t, s: (t * x_1 + (1 - t) * eps, x_1 - eps), "only the linear"),
+    (lambda x_1, eps, t, s: (s.alpha(t) * x_1 + s.beta(t) * eps, x_1 - eps), "linear path's target only"),
+    (lambda x_1, eps, t, s: s.alpha(t) * x_1 + s.beta(t) * eps, "return a pair"),
+])
+def test_5_2_fails(fn, hint):
+    assert_fails("5.2", fn, hint)
+
+
+# --- 5.3 the marginal velocity of a finite set -------------------------------------------------------
+
+
+def marginal_numpy(x, t, points):
+    """With scipy's softmax and explicit loops over the target points."""
+    xs, zs = x.numpy(), points.numpy()
+    logits = np.stack([-((xs - t * z) ** 2).sum(1) / (2 * (1 - t) ** 2) for z in zs], axis=1)
+    w = np_softmax(logits, axis=1)
+    cond = np.stack([(z - xs) / (1 - t) for z in zs], axis=1)
+    return torch.from_numpy((w[:, :, None] * cond).sum(1))
+
+
+def marginal_posterior_mean(x, t, points):
+    """v_t(x) = (E[z | x] - x) / (1 - t): the posterior mean of the target point, by logsumexp."""
+    logits = -torch.cdist(x, t * points) ** 2 / (2 * (1 - t) ** 2)
+    w = torch.exp(logits - torch.logsumexp(logits, dim=1, keepdim=True))
+    return (w @ points - x) / (1 - t)
+
+
+def marginal_from_score(x, t, points):
+    """Through the score of the mixture p_t and u = x / t + (1 - t)/t * score (t > 0); t = 0 separately."""
+    if t == 0:
+        return points.mean(0) - x
+    w = torch.softmax(-torch.cdist(x, t * points) ** 2 / (2 * (1 - t) ** 2), dim=1)
+    score = -(x - t * (w @ points)) / (1 - t) ** 2
+    return x / t + (1 - t) / t * score
+
+
+@pytest.mark.parametrize("fn", [marginal_numpy, marginal_posterior_mean, marginal_from_score])
+def test_5_3_passes(fn):
+    assert_passes("5.3", fn)
+
+
+def _weights_and_cond(x, t, points, var, scale, normalise=True):
+    logits = -((x[:, None, :] - scale * points[None]) ** 2).sum(-1) / (2 * var)
+    w = torch.softmax(logits, dim=1) if normalise else torch.exp(logits) / (2 * math.pi * var)
+    return w, (points[None] - x[:, None, :]) / (1 - t)
+
+
+def naive_exp(x, t, points):
+    dens = torch.exp(-((x[:, None, :] - t * points[None]) ** 2).sum(-1) / (2 * (1 - t) ** 2))
+    w = dens / dens.sum(1, keepdim=True)
+    return (w[:, :, None] * (points[None] - x[:, None, :]) / (1 - t)).sum(1)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda x, t, p: ((p[None] - x[:, None, :]) / (1 - t)).mean(1), "plain average"),
+    (lambda x, t, p: (lambda w, c: (w[:, :, None] * c).sum(1))(*_weights_and_cond(x, t, p, 1 - t, t)),
+     "(1 - t)^2, not 1 - t"),
+    (lambda x, t, p: (lambda w, c: (w[:, :, None] * c).sum(1))(*_weights_and_cond(x, t, p, (1 - t) ** 2, 1.0)),
+     "t z, not z"),
+    (lambda x, t, p: (lambda w, c: (w[:, :, None] * c * (1 - t)).sum(1))(
+        *_weights_and_cond(x, t, p, (1 - t) ** 2, t)), "left out the 1 / (1 - t)"),
+    (lambda x, t, p: (lambda w, c: (w[:, :, None] * c).sum(1))(
+        *_weights_and_cond(x, t, p, (1 - t) ** 2, t, normalise=False)), "normalise the weights"),
+    (lambda x, t, p: (lambda w, c: ((w / w.sum(0, keepdim=True))[:, :, None] * c).sum(1))(
+        *_weights_and_cond(x, t, p, (1 - t) ** 2, t, normalise=False)), "not over the x's"),
+    (naive_exp, "nan"),
+    (lambda x, t, p: (t * p.mean(0) - x) / (1 - t), None),
+])
+def test_5_3_fails(fn, hint):
+    assert_fails("5.3", fn, hint)
+
+
+# --- 5.4 the CFM loss ----------------------------------------------------------------------------------
+
+
+def cfm_direct(model, x_1, eps, t):
+    x_t = t * x_1 + (1 - t) * eps
+    return ((model(x_t, t) - (x_1 - eps)) ** 2).sum(dim=1).mean()
+
+
+def cfm_mse_times_d(model, x_1, eps, t):
+    x_t = torch.lerp(eps, x_1, t)
+    return F.mse_loss(model(x_t, t), x_1 - eps) * x_1.shape[1]
+
+
+def cfm_einsum(model, x_1, eps, t):
+    r = model(eps + t * (x_1 - eps), t) - x_1 + eps
+    return torch.einsum("nd,nd->", r, r) / len(r)
+
+
+@pytest.mark.parametrize("fn", [cfm_direct, cfm_mse_times_d, cfm_einsum])
+def test_5_4_passes(fn):
+    assert_passes("5.4", fn)
+
+
+def _sq(a):
+    return (a**2).sum(1).mean()
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda m, x_1, eps, t: _sq(m(t * x_1 + (1 - t) * eps, t) - (x_1 + eps)), "sign slip"),
+    (lambda m, x_1, eps, t: _sq(m(t * x_1 + (1 - t) * eps, t) - (eps - x_1)), "from the noise to the data"),
+    (lambda m, x_1, eps, t: _sq(m((1 - t) * x_1 + t * eps, t) - (x_1 - eps)), "time runs from noise"),
+    (lambda m, x_1, eps, t: _sq(m((1 - t) * x_1 + t * eps, t) - (eps - x_1)), "time runs from noise"),
+    (lambda m, x_1, eps, t: _sq(m(t * x_1 + (1 - t) * eps, 1 - t) - (x_1 - eps)), "not 1 - t"),
+    (lambda m, x_1, eps, t: F.mse_loss(m(t * x_1 + (1 - t) * eps, t), x_1 - eps), "F.mse_loss"),
+    (lambda m, x_1, eps, t: ((m(t * x_1 + (1 - t) * eps, t) - (x_1 - eps)) ** 2).sum(), "do not sum"),
+    (lambda m, x_1, eps, t: (m(t * x_1 + (1 - t) * eps, t) - (x_1 - eps)).norm(dim=1).mean(), "square the norm"),
+    (lambda m, x_1, eps, t: _sq(m(x_1, t) - (x_1 - eps)), "not at x_1"),
+    (lambda m, x_1, eps, t: _sq(m(t * x_1 + (1 - t) * eps, t) - (x_1 - eps)).detach(), "no gradient"),
+    (lambda m, x_1, eps, t: _sq(m(t * x_1 + (1 - t) * eps, t) - (x_1 - eps)).item(), "no gradient"),
+])
+def test_5_4_fails(fn, hint):
+    assert_fails("5.4", fn, hint)
+
+
+# --- 5.5 the divergence --------------------------------------------------------------------------------
+
+
+def div_gradient(f, dx):
+    (a,) = torch.gradient(f[..., 0], spacing=dx, dim=1)
+    (b,) = torch.gradient(f[..., 1], spacing=dx, dim=0)
+    return a + b
+
+
+def div_numpy_edge2(f, dx):
+    fx, fy = f[..., 0].numpy(), f[..., 1].numpy()
+    return torch.from_numpy(np.gradient(fx, dx, axis=1, edge_order=2) + np.gradient(fy, dx, axis=0, edge_order=2))
+
+
+def div_interior_padded(f, dx):
+    """Central differences by slicing, zeros on the border."""
+    out = torch.zeros(f.shape[:2], dtype=f.dtype)
+    out[1:-1, 1:-1] = ((f[1:-1, 2:, 0] - f[1:-1, :-2, 0]) + (f[2:, 1:-1, 1] - f[:-2, 1:-1, 1])) / (2 * dx)
+    return out
+
+
+def div_fourth_order(f, dx):
+    """A five-point stencil in the deep interior (more accurate still), central differences next to the border."""
+    out = div_gradient(f, dx)
+    fx, fy = f[..., 0], f[..., 1]
+    dfx = (-fx[2:-2, 4:] + 8 * fx[2:-2, 3:-1] - 8 * fx[2:-2, 1:-3] + fx[2:-2, :-4]) / (12 * dx)
+    dfy = (-fy[4:, 2:-2] + 8 * fy[3:-1, 2:-2] - 8 * fy[1:-3, 2:-2] + fy[:-4, 2:-2]) / (12 * dx)
+    out[2:-2, 2:-2] = dfx + dfy
+    return out
+
+
+@pytest.mark.parametrize("fn", [div_gradient, div_numpy_edge2, div_interior_padded, div_fourth_order])
+def test_5_5_passes(fn):
+    assert_passes("5.5", fn)
+
+
+def _grad(a, dim, dx):
+    return torch.gradient(a, spacing=dx, dim=dim)[0]
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda f, dx: _grad(f[..., 0], 0, dx) + _grad(f[..., 1], 1, dx), "along the other axis"),
+    (lambda f, dx: _grad(f[..., 0], 1, 1.0) + _grad(f[..., 1], 0, 1.0), "divide the differences"),
+    (lambda f, dx: 2 * (_grad(f[..., 0], 1, dx) + _grad(f[..., 1], 0, dx)), "spans two cells"),
+    (lambda f, dx: _grad(f[..., 1], 1, dx) - _grad(f[..., 0], 0, dx), "curl"),
+    (lambda f, dx: _grad(f[..., 0], 1, dx), "add the second"),
+    (lambda f, dx: _grad(f[..., 1], 0, dx), "add the first"),
+    (lambda f, dx: torch.stack([_grad(f[..., 0], 1, dx), _grad(f[..., 1], 0, dx)], -1), "shape (G, G)"),
+    (lambda f, dx: torch.nn.functional.pad(torch.diff(f[..., 0], dim=1) / dx, (0, 1))
+     + torch.nn.functional.pad(torch.diff(f[..., 1], dim=0) / dx, (0, 0, 0, 1)), "forward difference"),
+])
+def test_5_5_fails(fn, hint):
+    assert_fails("5.5", fn, hint)
+
+
+# --- 5.6 classifier-free guidance ----------------------------------------------------------------------
+
+
+def cfg_direct(model, x, t, y, w):
+    null = torch.full_like(y, model.n_labels)
+    return (1 - w) * model(x, t, null) + w * model(x, t, y)
+
+
+def cfg_default_label(model, x, t, y, w):
+    """TimeMLP treats y=None as the null label; the extrapolation form v_u + w (v_c - v_u)."""
+    v_u = model(x, t)
+    return v_u + w * (model(x, t, y) - v_u)
+
+
+def cfg_one_pass(model, x, t, y, w):
+    n = len(x)
+    both = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, torch.full_like(y, model.n_labels)]))
+    return torch.lerp(both[n:], both[:n], w)
+
+
+@pytest.mark.parametrize("fn", [cfg_direct, cfg_default_label, cfg_one_pass])
+def test_5_6_passes(fn):
+    assert_passes("5.6", fn)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda m, x, t, y, w: w * m(x, t) + (1 - w) * m(x, t, y), "multiplies the GUIDED field"),
+    (lambda m, x, t, y, w: (1 + w) * m(x, t, y) - w * m(x, t), "Ho & Salimans"),
+    (lambda m, x, t, y, w: m(x, t) + w * m(x, t, y), "sum to 1"),
+    (lambda m, x, t, y, w: m(x, t, y), "null label model.n_labels, not y"),
+    (lambda m, x, t, y, w: (1 - w) * m(x, t, torch.zeros_like(y)) + w * m(x, t, y), "not 0"),
+])
+def test_5_6_fails(fn, hint):
+    assert_fails("5.6", fn, hint)
