@@ -62,7 +62,7 @@ def png(d) -> bytes:
 def small_demo_models(fraction: int = 5):
     """Cut ``DEMO_STEPS`` to 1/``fraction`` in every widgets module with it and ``clear_demo_cache``; restore on exit.
 
-    Found by attribute, not by a list. A fifth keeps the diffusion demos' 2-D model in view (300 steps).
+    Found by attribute, not by a list. With a fifth, the diffusion demos' 2-D model trains 80 steps, not 400.
     Yields the modules changed.
     """
     import course_utils.widgets as cw
