@@ -15,8 +15,11 @@ grading are subpackages imported on demand:
   transport as a linear program, critics and WGAN training (notebook 04)
 - :mod:`course_utils.data`, :mod:`course_utils.paths`, :mod:`course_utils.ode`, :mod:`course_utils.nets`: 2-D toy
   targets, Gaussian probability paths, ODE solvers and the time-conditioned MLP (notebooks 05-07)
+- :mod:`course_utils.flows`, :mod:`course_utils.flow_matching`: flows, the continuity equation, flow matching
+  and guidance (notebook 05)
 - :mod:`course_utils.sde`, :mod:`course_utils.langevin`, :mod:`course_utils.score_matching`: SDEs, Langevin
   dynamics and denoising score matching (notebook 06)
+- :mod:`course_utils.diffusion`, :mod:`course_utils.ddim`: DDPM and DDIM (notebook 07)
 - :mod:`course_utils.training`: the one training loop and the registry of trained models
   (:mod:`course_utils.models`); :mod:`course_utils.metrics`: exact W2 and digits scores
 - :mod:`course_utils.plotting`, :mod:`course_utils.widgets`: figures and interactive demos
