@@ -445,7 +445,8 @@ class FlowScrubDemo(FigureDemo):
     """Scrub t (or press Play): samples of p_t moving along precomputed trajectories, and the field v_t as arrows.
 
     ``fields``: name -> vector field ``v(x, t)`` (e.g. trained models); default: closed-form fields
-    (:func:`exact_fields`). Trajectories and arrows are computed once per target, on first view.
+    (:func:`exact_fields`). Trajectories and arrows of every target are computed when the demo is built, so
+    that switching the target, like moving t, only looks them up.
     """
 
     title = "Scrub t: samples of p_t and the velocity field"
@@ -463,6 +464,8 @@ class FlowScrubDemo(FigureDemo):
         self.q = self.q.float()
         self.x0 = torch.randn(SCRUB_N, 2, generator=torch.Generator().manual_seed(0))
         self.play = widgets.Play(value=0, min=0, max=SCRUB_STEPS, step=1, interval=120, description="play")
+        for name in self.fields:
+            self.precomputed(name)
         super().__init__(lecture=lecture)
         self.play.observe(lambda change: self._guarded(lambda: self._from_play(change["new"])), names="value")
 
