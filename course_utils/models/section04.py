@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..gan_training import ring_of_gaussians
 from ..mixtures import GaussianMixture
-from ..training import N_SAMPLES, TrainedModel, course_model
+from ..training import N_SAMPLE_SETS, N_SAMPLES, TrainedModel, course_model
 from ..wgan import ALGORITHM_1, GP, train_wgan_2d
 
 #: The notebook's WGAN-GP: n_critic = 5 and the penalty weight lambda = 0.1 of Gulrajani et al.'s own 2-D
@@ -39,4 +39,4 @@ def wgan_gp(seconds_budget: float) -> TrainedModel:
     """The WGAN-GP of notebook 04 on its 2-D target."""
     target = wgan_target()
     run = train_wgan_2d(target, "gp", progress=False, max_seconds=seconds_budget, **WGAN_GP)
-    return TrainedModel(run.sample(N_SAMPLES, seed=7).double(), run.seconds, target=lambda n: target.sample(n))
+    return TrainedModel(run.sample(N_SAMPLE_SETS * N_SAMPLES, seed=7).double(), run.seconds, target=lambda n: target.sample(n))

@@ -6,7 +6,7 @@ import torch
 
 from ..data import eight_gaussians
 from ..score_matching import sample_sde, train_score_model, vanishing_sigma
-from ..training import N_SAMPLES, TrainedModel, course_model
+from ..training import N_SAMPLE_SETS, N_SAMPLES, TrainedModel, course_model
 
 #: The notebook's settings: 3,000 Adam steps of batch 256 (the last 600 at lr 3e-4), then 200 SDE steps
 #: with sigma_t = beta_t from N(0, I).
@@ -20,5 +20,5 @@ def score_sde_eight_gaussians(seconds_budget: float) -> TrainedModel:
     draws = torch.Generator().manual_seed(DATA_SEED)
     run = train_score_model(lambda n: target.sample(n, draws).float(), steps=STEPS, seed=TRAIN_SEED, progress=False,
                             max_seconds=0.95 * seconds_budget)
-    samples = sample_sde(run.model, N_SAMPLES, vanishing_sigma(1.0), SAMPLER_STEPS, seed=SAMPLE_SEED)
+    samples = sample_sde(run.model, N_SAMPLE_SETS * N_SAMPLES, vanishing_sigma(1.0), SAMPLER_STEPS, seed=SAMPLE_SEED)
     return TrainedModel(samples.double(), run.seconds, target=lambda n: target.sample(n))
