@@ -39,4 +39,5 @@ def wgan_gp(seconds_budget: float) -> TrainedModel:
     """The WGAN-GP of notebook 04 on its 2-D target."""
     target = wgan_target()
     run = train_wgan_2d(target, "gp", progress=False, max_seconds=seconds_budget, **WGAN_GP)
-    return TrainedModel(run.sample(N_SAMPLE_SETS * N_SAMPLES, seed=7).double(), run.seconds, target=lambda n: target.sample(n))
+    return TrainedModel(run.sample(N_SAMPLE_SETS * N_SAMPLES, seed=7).double(), run.seconds,
+                        target=lambda n: target.sample(n))
