@@ -52,26 +52,26 @@ test: install
 	$(PY) -m pytest -q -n 2 -m "not kernel and not browser" --ignore=tests/browser tests
 
 notebooks: install
-	$(PY) -m course_utils.build $(S)
+	$(PY) -m course_tools.build $(S)
 
 new-section: install
 	@test -n "$(N)" -a -n "$(SLUG)" -a -n "$(TITLE)" || \
 	  { echo 'usage: make new-section N=08 SLUG=my_topic TITLE="My topic"' >&2; exit 2; }
-	$(PY) -m course_utils.new_section "$(N)" "$(SLUG)" "$(TITLE)"
+	$(PY) -m course_tools.new_section "$(N)" "$(SLUG)" "$(TITLE)"
 
 syllabus: install
-	$(PY) -m course_utils.syllabus
+	$(PY) -m course_tools.syllabus
 
 demo: install
-	$(PY) -m course_utils.demo serve --port $(DEMO_PORT) $(if $(SECTION),--section $(SECTION))
+	$(PY) -m course_tools.demo serve --port $(DEMO_PORT) $(if $(SECTION),--section $(SECTION))
 
 bench: install
-	$(PY) -m course_utils.bench
+	$(PY) -m course_tools.bench
 
 GRADES ?= grades
 grade: install
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder [SECTION=01] [GRADES=grades] [JOBS=n] [REGRADE=1]" >&2; exit 2; }
-	$(PY) -m course_utils.grade "$(SUBMISSIONS)" --out "$(GRADES)" $(if $(SECTION),--section $(SECTION)) \
+	$(PY) -m course_tools.grade "$(SUBMISSIONS)" --out "$(GRADES)" $(if $(SECTION),--section $(SECTION)) \
 	  $(if $(JOBS),--jobs $(JOBS)) $(if $(REGRADE),--regrade)
 
 lock: install

@@ -1,37 +1,40 @@
-"""Reference implementations, plots, widget demos and graders for the deep generative models course.
+"""Reference implementations, plots, widget demos and checks for the deep generative models course.
 
-Importing the package loads only the reference math; plotting, widgets and
-grading are subpackages imported on demand:
+The package is built in floors; each imports only the floors below it::
 
-- :mod:`course_utils.divergences`: KL divergences (notebook 01)
-- :mod:`course_utils.mixtures`: Gaussian mixtures
-- :mod:`course_utils.latent`: latent variable models with exact evidence (notebook 01)
-- :mod:`course_utils.elbo`: evidence estimators and the ELBO (notebook 01)
-- :mod:`course_utils.reparam`, :mod:`course_utils.vae`, :mod:`course_utils.vq`, :mod:`course_utils.digits`:
-  gradient estimators, the VAE, VQ-VAE and the 8x8 digits (notebook 02)
-- :mod:`course_utils.gan`, :mod:`course_utils.gan_training`, :mod:`course_utils.cyclegan`,
-  :mod:`course_utils.adain`: the GAN game, its training, CycleGAN and AdaIN (notebook 03)
-- :mod:`course_utils.wasserstein`, :mod:`course_utils.transport`, :mod:`course_utils.wgan`: W1, optimal
-  transport as a linear program, critics and WGAN training (notebook 04)
-- :mod:`course_utils.data`, :mod:`course_utils.paths`, :mod:`course_utils.ode`, :mod:`course_utils.nets`: 2-D toy
-  targets, Gaussian probability paths, ODE solvers and the time-conditioned MLP (notebooks 05-07)
-- :mod:`course_utils.flows`, :mod:`course_utils.flow_matching`: flows, the continuity equation, flow matching
-  and guidance (notebook 05)
-- :mod:`course_utils.sde`, :mod:`course_utils.langevin`, :mod:`course_utils.score_matching`: SDEs, Langevin
-  dynamics and denoising score matching (notebook 06)
-- :mod:`course_utils.diffusion`, :mod:`course_utils.ddim`: DDPM and DDIM (notebook 07)
-- :mod:`course_utils.training`: the one training loop and the registry of trained models
-  (:mod:`course_utils.models`); :mod:`course_utils.metrics`: exact W2 and digits scores
-- :mod:`course_utils.plotting`, :mod:`course_utils.widgets`: figures and interactive demos
-- :mod:`course_utils.grading`: exercises and checks; :mod:`course_utils.grade`: the grade command,
-  built on :mod:`course_utils.autograde` (sandboxed, parallel class grading)
-- :mod:`course_utils.demo`, :mod:`course_utils.bench`: ``make demo`` and ``make bench``
-- :mod:`course_utils.build`: generates solutions/ and exercises/ from notebooks/; :mod:`course_utils.colab`,
-  :mod:`course_utils.syllabus`, :mod:`course_utils.new_section`: Colab header cells, the README syllabus,
-  ``make new-section``
+    course_utils/
+      core/        validation, threads (one_thread), fit (the training loop), trained (the trained-model
+                   registry), registry (sections and discovery), nets, ode
+      data/        toy2d (every 2-D target), mixtures (Gaussian mixtures), digits (the 8x8 digits)
+      metrics.py   how good a trained model is (exact W2, the digits classifier)
+      ui/          render (figure helpers), base (FigureDemo), demos (the demo registry)
+      grading/     the check machinery: core, compare, notebook (check, score_table)
+      s01_kl_elbo/ ... s07_ddpm/
+                   one folder per lecture section: its math modules, plots, widgets, checks
+                   (its graded exercises) and models (its trained models for ``make bench``)
+
+A section imports the floors and the math of earlier sections, never their plots or widgets;
+the math imports no plots, widgets or grading. ``.importlinter`` declares these rules and
+``make check`` enforces them. Importing this package loads nothing but these names.
+
+The instructor's tools (build, grade, bench, demo server) are the separate package
+``course_tools``; nothing here imports it.
+
+Old module names (``course_utils.diffusion``, ``course_utils.widgets``, ...) still import, as
+the same modules under their new names (:mod:`course_utils._legacy`), so a notebook saved
+before the reorganisation runs unchanged.
 """
 
-from . import divergences, elbo, latent, mixtures, validation
+from . import _legacy
 
-__all__ = ["divergences", "elbo", "latent", "mixtures", "validation"]
 __version__ = "0.1.0"
+
+_legacy.install()
+
+
+def __getattr__(name: str):
+    """``course_utils.divergences`` as an attribute (the old flat layout): import it on first use."""
+    module = _legacy.attribute(name)
+    if module is None:
+        raise AttributeError(f"module 'course_utils' has no attribute {name!r}")
+    return module

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .validation import as_tensor
+from .core.validation import as_tensor
+from .data.digits import DIGITS_SCALE, N_PIXELS, digits_data
 
 __all__ = [
     "DIGITS_SCALE",
@@ -30,10 +31,7 @@ __all__ = [
     "w2_exact",
 ]
 
-#: Raw digit pixels are grey levels 0..16; models and the classifier see ``pixels / DIGITS_SCALE``.
-DIGITS_SCALE = 16.0
 N_CLASSES = 10
-N_PIXELS = 64
 
 
 def _cloud(x, name: str) -> np.ndarray:
@@ -80,14 +78,6 @@ def w2_exact(x, y) -> float:
     if log.get("warning"):
         raise RuntimeError(f"the optimal transport solver did not converge: {log['warning']}")
     return math.sqrt(max(float(value), 0.0))
-
-
-def digits_data() -> tuple[np.ndarray, np.ndarray]:
-    """All 1,797 digits: pixels (1797, 64) in [0, 1] (float64) and labels (1797,) in 0..9."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    return digits.data / DIGITS_SCALE, digits.target.astype(np.int64)
 
 
 @dataclass(frozen=True)

@@ -42,10 +42,11 @@ import math
 
 import torch
 
-from course_utils import divergences, elbo, importance, latent, mixtures
+from course_utils.data import mixtures
 from course_utils.grading import check, score_table
-from course_utils.plotting import plot_evidence_estimators, plot_kl_asymmetry, plot_kl_mc_convergence
-from course_utils.widgets import elbo_ledger_demo, evidence_estimator_demo, kl_fit_demo
+from course_utils.s01_kl_elbo import divergences, elbo, importance, latent
+from course_utils.s01_kl_elbo.plots import plot_evidence_estimators, plot_kl_asymmetry, plot_kl_mc_convergence
+from course_utils.s01_kl_elbo.widgets import elbo_ledger_demo, evidence_estimator_demo, kl_fit_demo
 
 torch.manual_seed(0)
 torch.set_default_dtype(torch.float64)

@@ -41,11 +41,13 @@ import math
 
 import torch
 
-from course_utils import digits, divergences, reparam, vae, vq
+from course_utils.data import digits
 from course_utils.grading import check, score_table
-from course_utils.plotting import (plot_codebook_usage, plot_digit_rows, plot_estimator_variance,
-                                   plot_latent_space, plot_pixel_likelihoods, plot_vae_losses)
-from course_utils.widgets import beta_vae_demo, estimator_race_demo, latent_explorer_demo, vq_codebook_demo
+from course_utils.s01_kl_elbo import divergences
+from course_utils.s02_vae import reparam, vae, vq
+from course_utils.s02_vae.plots import (plot_codebook_usage, plot_digit_rows, plot_estimator_variance,
+                                        plot_latent_space, plot_pixel_likelihoods, plot_vae_losses)
+from course_utils.s02_vae.widgets import beta_vae_demo, estimator_race_demo, latent_explorer_demo, vq_codebook_demo
 
 torch.manual_seed(0)
 

@@ -48,14 +48,15 @@ import torch
 import torch.nn.functional as F
 from scipy.spatial.distance import jensenshannon
 
-from course_utils import adain as adain_lib
-from course_utils import cyclegan, gan, gan_training
+from course_utils.data.digits import digits_data
+from course_utils.data.mixtures import GaussianMixture
 from course_utils.grading import check, score_table
-from course_utils.metrics import digits_data, w2_exact
-from course_utils.mixtures import GaussianMixture
-from course_utils.plotting import (plot_adain_grid, plot_cgan_samples, plot_cyclegan, plot_gan_snapshots,
-                                   plot_generator_gradients, plot_optimal_discriminator, plot_sample_quality)
-from course_utils.widgets import adain_demo, cgan_label_demo, gan_equilibrium_demo, gan_lab_demo
+from course_utils.metrics import w2_exact
+from course_utils.s03_gans import adain as adain_lib
+from course_utils.s03_gans import cyclegan, gan, gan_training
+from course_utils.s03_gans.plots import (plot_adain_grid, plot_cgan_samples, plot_cyclegan, plot_gan_snapshots,
+                                         plot_generator_gradients, plot_optimal_discriminator, plot_sample_quality)
+from course_utils.s03_gans.widgets import adain_demo, cgan_label_demo, gan_equilibrium_demo, gan_lab_demo
 
 torch.manual_seed(0)
 

@@ -51,16 +51,16 @@ import torch
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
-from course_utils import transport, wasserstein, wgan
-from course_utils.gan_training import mode_coverage
 from course_utils.grading import check, score_table
 from course_utils.metrics import w2_exact
-from course_utils.models.section04 import CLIP_DEFAULTS, CLIP_TUNED, WGAN_GP, wgan_target
-from course_utils.plotting import (plot_critic_fits, plot_earth_mover, plot_gan_snapshots, plot_parallel_lines,
-                                   plot_sample_quality, plot_sorted_coupling, plot_transport_plans,
-                                   plot_wgan_estimates)
-from course_utils.widgets import critic_demo, earth_mover_demo, parallel_lines_demo, transport_2d_demo
-from course_utils.widgets.wasserstein import CRITIC_LIM, critic_grid, critic_problem
+from course_utils.s03_gans.gan_training import mode_coverage
+from course_utils.s03_gans.plots import plot_gan_snapshots, plot_sample_quality
+from course_utils.s04_wasserstein import transport, wasserstein, wgan
+from course_utils.s04_wasserstein.models import CLIP_DEFAULTS, CLIP_TUNED, WGAN_GP, wgan_target
+from course_utils.s04_wasserstein.plots import (plot_critic_fits, plot_earth_mover, plot_parallel_lines,
+                                                plot_sorted_coupling, plot_transport_plans, plot_wgan_estimates)
+from course_utils.s04_wasserstein.widgets import (CRITIC_LIM, critic_demo, critic_grid, critic_problem,
+                                                  earth_mover_demo, parallel_lines_demo, transport_2d_demo)
 
 torch.manual_seed(0)
 
@@ -505,7 +505,7 @@ print(f"{clip_run.seconds:.1f} s; exact W1 from {clip_run.exact_w1[0]:.3f} to "
 #   al.'s own 2-D experiments: penalty weight λ = 0.1 (their code notes that a smaller λ "seems to help for
 #   toy tasks"; with λ = 10 our short runs oscillated), Adam with β = (0.5, 0.9), but a learning rate of
 #   5e-4 (theirs, 1e-4, over 100,000 steps, is far beyond a notebook). This is the model `make bench`
-#   judges (`course_utils/models/section04.py`).
+#   judges (`course_utils/s04_wasserstein/models.py`).
 #
 # Both lower their learning rates to 0 over the last 30 % of the steps. Like |θ| in section 5, W1 keeps a
 # slope of 1 right up to its minimum, so a WGAN's generator does not settle by itself: without the decay

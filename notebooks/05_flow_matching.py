@@ -47,14 +47,16 @@
 # %%
 import torch
 
-from course_utils import data, flow_matching, flows, ode, paths
+from course_utils import data
+from course_utils.core import ode
 from course_utils.grading import check, score_table
 from course_utils.metrics import w2_exact
-from course_utils.plotting import (animate_flow_path, plot_flow_closed_form, plot_flow_continuity, plot_flow_guidance,
-                                   plot_flow_paths, plot_flow_samples, plot_flow_schedulers, plot_flow_snapshots,
-                                   plot_flow_solver_errors)
-from course_utils.widgets import (flow_continuity_demo, flow_field_demo, flow_guidance_demo, flow_lens_demo,
-                                  flow_scrub_demo)
+from course_utils.s05_flow_matching import flow_matching, flows, probability_paths
+from course_utils.s05_flow_matching.plots import (animate_flow_path, plot_flow_closed_form, plot_flow_continuity,
+                                                  plot_flow_guidance, plot_flow_paths, plot_flow_samples,
+                                                  plot_flow_schedulers, plot_flow_snapshots, plot_flow_solver_errors)
+from course_utils.s05_flow_matching.widgets import (flow_continuity_demo, flow_field_demo, flow_guidance_demo,
+                                                    flow_lens_demo, flow_scrub_demo)
 
 torch.manual_seed(0)
 
@@ -172,7 +174,7 @@ plot_flow_schedulers()
 
 # %% [markdown]
 # ### Exercise 5.2 (2 pts): x_t and its target velocity
-# `x_1` and `eps` have shape `(n, d)`, `t` shape `(n, 1)`, and `scheduler` is a `paths.Scheduler`:
+# `x_1` and `eps` have shape `(n, d)`, `t` shape `(n, 1)`, and `scheduler` is a `probability_paths.GaussianPath`:
 # `scheduler.alpha(t)`, `.beta(t)`, `.d_alpha(t)`, `.d_beta(t)` return $\alpha_t, \beta_t, \dot\alpha_t,
 # \dot\beta_t$ with the shape of t. Return the pair `(x_t, dx_t)`, both `(n, d)`.
 
@@ -191,14 +193,14 @@ check("5.2", sample_conditional_path)
 
 # %% [markdown]
 # **The conditional path, numerically.** 200,000 draws of $x_t$ for one point z at t = 0.3: their mean and
-# variance against $\alpha_t z$ and $\beta_t^2$ (`paths.sample_path`).
+# variance against $\alpha_t z$ and $\beta_t^2$ (`probability_paths.sample_path`).
 
 # %% tags=["nbval-check-output"]
 z = torch.tensor([[1.5, -1.0]], dtype=torch.float64)
 eps = torch.randn(200_000, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-for name in paths.SCHEDULERS:
-    s, t_ = paths.scheduler(name), torch.tensor(0.3, dtype=torch.float64)
-    x_t = paths.sample_path(z.expand(200_000, 2), 0.3, eps, name).x_t
+for name in probability_paths.GAUSSIAN_PATHS:
+    s, t_ = probability_paths.gaussian_path(name), torch.tensor(0.3, dtype=torch.float64)
+    x_t = probability_paths.sample_path(z.expand(200_000, 2), 0.3, eps, name).x_t
     print(f"{name:>7}: mean {x_t.mean(0).numpy().round(3)} vs alpha_t z {(s.alpha(t_) * z[0]).numpy().round(3)}; "
           f"variance {x_t.var(0).numpy().round(3)} vs beta_t^2 = {float(s.beta(t_) ** 2):.3f}")
 
@@ -251,7 +253,7 @@ check("5.3", marginal_velocity_points)
 # %% [markdown]
 # **Sampling with no training at all.** By the marginalization trick (section 5), this field generates the
 # marginal path, whose end is the data. Integrate it with Euler from $\mathcal N(0, I)$
-# (`flow_matching.finite_set_field` wraps `paths.marginal_velocity`; `flow_matching.sample_field` integrates, 200 steps; Euler never evaluates the field at t = 1, where $\beta_1 = 0$): every sample lands **exactly** on one
+# (`flow_matching.finite_set_field` wraps `probability_paths.marginal_velocity`; `flow_matching.sample_field` integrates, 200 steps; Euler never evaluates the field at t = 1, where $\beta_1 = 0$): every sample lands **exactly** on one
 # of the 24 target points. The last step even lands on the posterior mean of the points, which by then is a single
 # point. A field that reproduces the training data exactly has learnt nothing more: a network that generalises
 # must be a smoothed version of it.
@@ -270,7 +272,7 @@ print(f"target points reached: {int((hits > 0).sum())} of 24 (samples per point 
 plot_flow_closed_form(points, exact_states)
 
 # %% [markdown]
-# For a **Gaussian mixture** the integral also has a closed form (`paths.mixture_velocity`, from the exact score of
+# For a **Gaussian mixture** the integral also has a closed form (`probability_paths.mixture_velocity`, from the exact score of
 # $p_t$). The eight Gaussians (N(m_k, 0.04 I) on a circle of radius 2), sampled with the exact field
 # (`flow_matching.mixture_field`): each mode gets its eighth of the samples, with the right width.
 
@@ -430,7 +432,7 @@ check("5.5", divergence)
 # moves the mass 50% too fast breaks it.
 
 # %% tags=["nbval-check-output"]
-for name in paths.SCHEDULERS:
+for name in probability_paths.GAUSSIAN_PATHS:
     density, velocity = flows.mixture_path(ring, name)
     rel = [flows.continuity_check(density, velocity, t, lim=3.5, n=81).relative_residual for t in (0.2, 0.5, 0.8)]
     too_fast = flows.continuity_check(density, lambda x, t, v=velocity: 1.5 * v(x, t), 0.5, lim=3.5, n=81)

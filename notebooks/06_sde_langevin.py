@@ -50,13 +50,15 @@ import time
 
 import torch
 
-from course_utils import data, langevin, paths, score_matching, sde
+from course_utils import data
 from course_utils.grading import check, score_table
 from course_utils.metrics import w2_exact
-from course_utils.plotting import (plot_brownian_paths, plot_dsm_loss_floor, plot_langevin_tempering,
-                                   plot_learned_score, plot_ou_marginals, plot_score_field, plot_score_model_samples,
-                                   plot_sde_trajectories)
-from course_utils.widgets import langevin_lab_demo, ode_to_sde_demo, three_dynamics_demo
+from course_utils.s05_flow_matching import probability_paths
+from course_utils.s06_sde_langevin import langevin, score_matching, sde
+from course_utils.s06_sde_langevin.plots import (plot_brownian_paths, plot_dsm_loss_floor, plot_langevin_tempering,
+                                                 plot_learned_score, plot_ou_marginals, plot_score_field,
+                                                 plot_score_model_samples, plot_sde_trajectories)
+from course_utils.s06_sde_langevin.widgets import langevin_lab_demo, ode_to_sde_demo, three_dynamics_demo
 
 torch.manual_seed(0)
 
@@ -373,7 +375,7 @@ check("6.6", sde_drift)
 
 # %% [markdown]
 # **The theorem, numerically.** Data: eight Gaussians $\mathcal N(m_k, 0.2^2 I)$ on a circle of radius 2. Every
-# $p_t$ of the linear path is then a Gaussian mixture too (`paths.marginal_mixture`), so its score, and through
+# $p_t$ of the linear path is then a Gaussian mixture too (`probability_paths.marginal_mixture`), so its score, and through
 # the conversion its velocity, are exact (`sde.MixturePath`): no training needed. The same 2,000 starting
 # points from $p_{t_{min}}$ follow the ODE and the SDE for several σ (200 Euler-Maruyama steps). At t = 1,
 # every cloud should look like the data: we compare its mean log-density under $p_1$ and the exact W2 distance
@@ -469,7 +471,7 @@ check("6.7", dsm_loss)
 times = torch.linspace(0.02, 0.98, 25, dtype=torch.float64)
 floor = score_matching.dsm_loss_floor(eight, times, n=2000)
 print(f"floor of the slide's loss: t = 0.02: {floor[0]:.2g}, t = 0.50: {floor[12]:.3g}, t = 0.98: {floor[-1]:.3g}")
-linear = paths.scheduler("linear")
+linear = probability_paths.gaussian_path("linear")
 torch.manual_seed(9)
 probe_net = score_matching.ScoreNet(2, 32, 2)
 z_b, eps_b = eight.sample(256).float(), torch.randn(256, 2)

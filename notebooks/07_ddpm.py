@@ -46,16 +46,19 @@ import time
 import torch
 from scipy.stats import ks_2samp
 
-from course_utils import ddim, diffusion, ode, paths
+from course_utils.core import ode
 from course_utils.data import eight_gaussians
-from course_utils.digits import load_digits_split
+from course_utils.data.digits import load_digits_split
 from course_utils.grading import check, score_table
 from course_utils.metrics import digits_scores, w2_exact
-from course_utils.plotting import (plot_ddim_ode_gaps, plot_ddim_quality, plot_ddpm_chain_vs_kernel,
-                                   plot_ddpm_flow_convention, plot_ddpm_reverse, plot_ddpm_schedules,
-                                   plot_ddpm_time_embedding, plot_digit_rows)
-from course_utils.widgets import (ddim_eta_demo, ddim_steps_demo, ddpm_reverse_demo, ddpm_schedule_demo,
-                                  ddpm_tweedie_demo)
+from course_utils.s02_vae.plots import plot_digit_rows
+from course_utils.s05_flow_matching import probability_paths
+from course_utils.s07_ddpm import ddim, diffusion
+from course_utils.s07_ddpm.plots import (plot_ddim_ode_gaps, plot_ddim_quality, plot_ddpm_chain_vs_kernel,
+                                         plot_ddpm_flow_convention, plot_ddpm_reverse, plot_ddpm_schedules,
+                                         plot_ddpm_time_embedding)
+from course_utils.s07_ddpm.widgets import (ddim_eta_demo, ddim_steps_demo, ddpm_reverse_demo, ddpm_schedule_demo,
+                                           ddpm_tweedie_demo)
 
 torch.manual_seed(0)
 notebook_start = time.perf_counter()
@@ -501,20 +504,20 @@ for t in (10, 100, 400, 900):
 # $$t_{\text{flow}} = 1 - \frac{t}{T}, \qquad \alpha(t_{\text{flow}}) = \sqrt{\bar\alpha_t}, \qquad
 # \beta(t_{\text{flow}}) = \sqrt{1 - \bar\alpha_t}, \qquad x_1 = x_0^{\text{DDPM}} .$$
 #
-# `ddim.DDPMScheduler` is this map as a `paths.Scheduler` (between whole steps, $\log\bar\alpha$ is
+# `ddim.DDPMPath` is this map as a `probability_paths.GaussianPath` (between whole steps, $\log\bar\alpha$ is
 # interpolated linearly). Like the cosine scheduler it is variance preserving, $\alpha^2 + \beta^2 = 1$,
-# but $\alpha(0) = \sqrt{\bar\alpha_T} \approx 0.0064$ is not exactly 0. So `paths.sample_path` on this
-# scheduler is DDPM's `q_sample`, and `paths.score_to_velocity` turns the score into a velocity
+# but $\alpha(0) = \sqrt{\bar\alpha_T} \approx 0.0064$ is not exactly 0. So `probability_paths.sample_path` on this
+# scheduler is DDPM's `q_sample`, and `probability_paths.score_to_velocity` turns the score into a velocity
 # (`ddim.eps_velocity`).
 
 # %% tags=["nbval-check-output"]
-ddpm_path = ddim.DDPMScheduler(schedule)
+ddpm_path = ddim.DDPMPath(schedule)
 map_gen = torch.Generator().manual_seed(5)
 x1, eps = (torch.randn(5, 2, generator=map_gen, dtype=torch.float64) for _ in range(2))
-print(f"{'t':>5}{'t_flow':>8}{'alpha':>9}{'sqrt(abar_t)':>14}{'beta':>9}   paths.sample_path = q_sample?")
+print(f"{'t':>5}{'t_flow':>8}{'alpha':>9}{'sqrt(abar_t)':>14}{'beta':>9}   probability_paths.sample_path = q_sample?")
 for t in (1000, 500, 100, 1):
     tf = torch.tensor(ddim.flow_time(t, T), dtype=torch.float64)
-    x_flow = paths.sample_path(x1, tf, eps, ddpm_path).x_t
+    x_flow = probability_paths.sample_path(x1, tf, eps, ddpm_path).x_t
     same = bool((x_flow - diffusion.q_sample(x1, t, eps, schedule)).abs().max() < 1e-12)
     print(f"{t:>5}{float(tf):>8.3f}{float(ddpm_path.alpha(tf)):>9.4f}{float(schedule.abar[t - 1].sqrt()):>14.4f}"
           f"{float(ddpm_path.beta(tf)):>9.4f}   {same}")

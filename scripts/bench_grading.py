@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from course_utils.autograde import synthetic
-from course_utils.autograde.gradebook import grade_class
-from course_utils.grade import DEFAULT_SALT
+from course_tools.autograde import synthetic
+from course_tools.autograde.gradebook import grade_class
+from course_tools.grade import DEFAULT_SALT
 from course_utils.grading.compare import set_hidden_salt
 
 

@@ -34,12 +34,12 @@ report() {
 stage "1 lint (ruff)" $PY -m ruff check course_utils tests notebooks scripts
 stage "1b compile on Python 3.12, 3.13" bash scripts/compile_check.sh
 stage "2 unit tests (pytest)" $PY -m pytest -q -n 2 --dist loadfile --ignore=tests/browser tests
-stage "3 notebooks up to date" $PY -m course_utils.build --check
-stage "3b README syllabus up to date" $PY -m course_utils.syllabus --check
+stage "3 notebooks up to date" $PY -m course_tools.build --check
+stage "3b README syllabus up to date" $PY -m course_tools.syllabus --check
 stage "4 nbval solutions + exercises" $PY -m pytest -q -p no:randomly --nbval-lax --nbval-current-env --nbval-kernel-startup-timeout=300 \
   -n 2 --dist loadfile solutions exercises
 stage "4c nbval in the Colab-like env" bash scripts/colab_env.sh
-stage "5a grade: full marks on solutions" $PY -m course_utils.grade --expect full solutions/*.ipynb
-stage "5b grade: zero on exercises" $PY -m course_utils.grade --expect zero exercises/*.ipynb
+stage "5a grade: full marks on solutions" $PY -m course_tools.grade --expect full solutions/*.ipynb
+stage "5b grade: zero on exercises" $PY -m course_tools.grade --expect zero exercises/*.ipynb
 stage "6 browser: Lab and Voila demos" $PY -m pytest -q -p no:randomly tests/browser
 report

@@ -13,9 +13,9 @@ notebooks=(solutions/"$NN"_*.ipynb exercises/"$NN"_*.ipynb)
 echo "=== lint";               $PY -m ruff check course_utils tests notebooks scripts
 echo "=== tests: ${tests[*]:-none}"
 [ ${#tests[@]} -eq 0 ] || $PY -m pytest -q -p no:randomly "${tests[@]}"
-echo "=== notebooks up to date"; $PY -m course_utils.build --check
-echo "=== syllabus table";       $PY -m course_utils.syllabus --check
+echo "=== notebooks up to date"; $PY -m course_tools.build --check
+echo "=== syllabus table";       $PY -m course_tools.syllabus --check
 echo "=== nbval";              $PY -m pytest -q -p no:randomly --nbval-lax --nbval-current-env --nbval-kernel-startup-timeout=300 "${notebooks[@]}"
-echo "=== grade: full marks";  $PY -m course_utils.grade --expect full solutions/"$NN"_*.ipynb
-echo "=== grade: zero";        $PY -m course_utils.grade --expect zero exercises/"$NN"_*.ipynb
+echo "=== grade: full marks";  $PY -m course_tools.grade --expect full solutions/"$NN"_*.ipynb
+echo "=== grade: zero";        $PY -m course_tools.grade --expect zero exercises/"$NN"_*.ipynb
 echo "section $NN: every check passed"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 import pkgutil
 from contextlib import contextmanager
 
-from course_utils.grading import Result, get, run_check
+from course_utils.grading import Result, exercises, get, run_check
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -58,6 +59,19 @@ def png(d) -> bytes:
     return bytes(d.image.value)
 
 
+def widget_modules() -> list:
+    """Every section's widgets module, and the modules inside the ones that are packages."""
+    from course_utils.core.registry import discover
+
+    modules = []
+    for name in discover("widgets"):
+        module = importlib.import_module(name)
+        modules.append(module)
+        for info in pkgutil.iter_modules(getattr(module, "__path__", [])):
+            modules.append(importlib.import_module(f"{name}.{info.name}"))
+    return modules
+
+
 @contextmanager
 def small_demo_models(fraction: int = 5):
     """Cut ``DEMO_STEPS`` to 1/``fraction`` in every widgets module with it and ``clear_demo_cache``; restore on exit.
@@ -65,10 +79,7 @@ def small_demo_models(fraction: int = 5):
     Found by attribute, not by a list. With a fifth, the diffusion demos' 2-D model trains 80 steps, not 400.
     Yields the modules changed.
     """
-    import course_utils.widgets as cw
-
-    modules = [importlib.import_module(f"{cw.__name__}.{m.name}") for m in pkgutil.iter_modules(cw.__path__)]
-    knobs = [m for m in modules if hasattr(m, "DEMO_STEPS") and hasattr(m, "clear_demo_cache")]
+    knobs = [m for m in widget_modules() if hasattr(m, "DEMO_STEPS") and hasattr(m, "clear_demo_cache")]
     saved = {m: dict(m.DEMO_STEPS) for m in knobs}
     try:
         for m in knobs:
@@ -79,3 +90,38 @@ def small_demo_models(fraction: int = 5):
         for m in knobs:
             m.DEMO_STEPS.update(saved[m])
             m.clear_demo_cache()
+
+
+@contextmanager
+def torch_state_kept():
+    """Restore torch's default dtype, thread count and global random state after the block."""
+    import torch
+
+    dtype, threads, rng = torch.get_default_dtype(), torch.get_num_threads(), torch.random.get_rng_state()
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(dtype)
+        torch.set_num_threads(threads)
+        torch.random.set_rng_state(rng)
+
+
+@functools.cache
+def course_solutions(section: str) -> dict:
+    """The course's own solution of each exercise of ``section``: exercise id -> the function its cell defines.
+
+    Built the way the class grader builds a student's notebook (course_tools.autograde.submission.program):
+    the provided cells the exercise cells need, then the exercise cells, here with their solutions, run
+    in this process (torch's global state restored after).
+    """
+    from course_tools.autograde.submission import program
+    from course_tools.build import find_sources
+
+    (source,) = find_sources(prefix=section)
+    cells = [c for c in source.read().cells if c.cell_type == "code"]
+    regions = {c.metadata["exercise"]: c.source for c in cells if c.metadata.get("exercise")}
+    namespace: dict = {"__name__": f"course_solutions_{section}"}
+    with torch_state_kept():
+        for step in program(section, regions):
+            exec(compile(step.code, f"<section {section}, {step.kind} cell>", "exec"), namespace)  # noqa: S102
+    return {e.id: namespace[e.function] for e in exercises(section)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from course_utils.autograde import synthetic
+from course_tools.autograde import synthetic
 from course_utils.grading import exercises
 
 solution_cell = synthetic.solution_cell

@@ -12,7 +12,8 @@ import pytest
 import torch
 from scipy import optimize, spatial, stats
 
-from course_utils.metrics import DIGITS_SCALE, digits_classifier, digits_data, digits_scores, w2_exact
+from course_utils.data.digits import digits_data
+from course_utils.metrics import DIGITS_SCALE, digits_classifier, digits_scores, w2_exact
 
 
 def _rng(seed=0):

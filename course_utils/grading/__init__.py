@@ -1,15 +1,14 @@
 """Graded exercises: checks, the notebook-facing ``check`` and ``score_table``.
 
 Grading never needs a screen: it imports the reference math, not the plots or
-widgets. Section modules (``sectionNN.py``) register their exercises when this
-package is imported; they are found on disk, so a new section needs no list.
+widgets. Each section's ``checks`` module (``course_utils/s01_kl_elbo/checks.py``)
+registers its exercises when this package is imported; they are found on disk,
+so a new section needs no list.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
+from ..core.registry import discover
 from .core import (
     CheckFailed,
     Exercise,
@@ -37,6 +36,4 @@ __all__ = [
     "sections",
 ]
 
-for _info in pkgutil.iter_modules(__path__):
-    if _info.name.startswith("section"):
-        importlib.import_module(f"{__name__}.{_info.name}")
+discover("checks")

@@ -84,7 +84,7 @@ def call_with_grad(fn, *args, wrt: tuple[int, ...], cotangent: Tensor | None = N
     Returns ``(value, grads)``: ``grads`` is None when the output carries no gradient
     (not a tensor, detached, or not a scalar without a cotangent), else a tuple with one
     entry per index in ``wrt``. The class grader's remote functions do the same in the
-    sandbox (see ``course_utils.autograde``), so a check written with this helper runs
+    sandbox (see ``course_tools.autograde``), so a check written with this helper runs
     unchanged in the notebook and in grading.
     """
     if hasattr(fn, "call_with_grad"):

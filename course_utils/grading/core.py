@@ -15,6 +15,8 @@ import io
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from ..core.registry import Registry, defined_by, section_id
+
 __all__ = [
     "CheckFailed",
     "StudentError",
@@ -95,7 +97,15 @@ class Result:
         return asdict(self)
 
 
-_REGISTRY: dict[str, Exercise] = {}
+def _sort_key(exercise_id: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in exercise_id.split("."))
+
+
+#: Every registered exercise, by id.
+EXERCISES: Registry[Exercise] = Registry(
+    "exercise", key=lambda e: e.id, order=lambda e: _sort_key(e.id),
+    origin=lambda e: defined_by(e.check, e.section, e.title, e.points, e.function, e.hint),
+)
 
 
 def register(
@@ -104,34 +114,25 @@ def register(
     """Decorator that registers a check function as exercise ``id``."""
 
     def wrap(check: Callable) -> Callable:
-        if id in _REGISTRY:
-            raise ValueError(f"exercise {id} is registered twice")
-        _REGISTRY[id] = Exercise(id, section, title, points, function, check, hint)
+        EXERCISES.add(Exercise(id, section_id(section), title, points, function, check, hint))
         return check
 
     return wrap
 
 
-def _sort_key(exercise_id: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in exercise_id.split("."))
-
-
 def exercises(section: str | None = None) -> list[Exercise]:
     """All registered exercises (of one section), in id order."""
-    found = [e for e in _REGISTRY.values() if section is None or e.section == section]
-    return sorted(found, key=lambda e: _sort_key(e.id))
+    return EXERCISES.all(section)
 
 
 def sections() -> list[str]:
-    return sorted({e.section for e in _REGISTRY.values()})
+    """The sections that have exercises, in order."""
+    return EXERCISES.sections()
 
 
 def get(exercise_id: str) -> Exercise:
-    try:
-        return _REGISTRY[exercise_id]
-    except KeyError:
-        known = ", ".join(e.id for e in exercises())
-        raise KeyError(f"no exercise {exercise_id!r}; known exercises: {known}") from None
+    """The exercise ``exercise_id`` ("1.3"); a KeyError lists the known ones."""
+    return EXERCISES.get(exercise_id)
 
 
 def _raised_not_implemented(err: BaseException) -> bool:

@@ -1,7 +1,7 @@
 """What a student calls in a notebook: ``check`` after each exercise, ``score_table`` at the end.
 
 These print for the student; the grade command never reads what they print
-(it runs the checks itself, see :mod:`course_utils.grade`).
+(it runs the checks itself, see :mod:`course_tools.grade`).
 """
 
 from __future__ import annotations

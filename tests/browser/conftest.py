@@ -33,7 +33,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from course_tools import ROOT
+
 SCREENSHOTS = ROOT / "build" / "screenshots"
 BIN = Path(sys.executable).parent  # the virtualenv's bin/: jupyter, voila
 INSTALL_HINT = "install it with `apt-get update && apt-get install -y chromium` (CI's `.ci/run` does that)"
@@ -278,7 +279,7 @@ class Voila:
 
 @pytest.fixture(scope="module")
 def voila(tmp_path_factory, jupyter_env):
-    from course_utils import demo
+    from course_tools import demo
 
     out = tmp_path_factory.mktemp("demo-pages")
     pages = demo.build(out)

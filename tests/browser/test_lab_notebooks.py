@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import ast
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
 
+from course_tools import ROOT
 from course_utils.grading import exercises
-from course_utils.widgets import demos
+from course_utils.ui.demos import demos
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
+
 NOTEBOOKS = sorted(path.relative_to(ROOT) for folder in ("exercises", "solutions")
                    for path in (ROOT / folder).glob("*.ipynb"))
 CHECK_LINE = {

@@ -9,17 +9,16 @@ Screenshots go to ``build/screenshots/``.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
 
-from course_utils import demo
-from course_utils.widgets import demos
+from course_tools import ROOT, demo
+from course_utils.ui.demos import demos
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
+
 SECTIONS = sorted({spec.section for spec in demos()})
 PAGE_LOAD_MS = 120_000  # Voila runs the whole page before it sends it
 

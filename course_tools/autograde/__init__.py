@@ -1,0 +1,18 @@
+"""Grading a class's submitted notebooks: safely, fairly, and in parallel.
+
+- :mod:`.submission` reads a notebook and finds its exercise cells; the rest
+  of what runs comes from the course's source.
+- :mod:`.sandbox` and :mod:`.child`: the process that runs student code, under
+  time and memory limits, answering through the plain-data format of :mod:`.wire`.
+- :mod:`.engine` grades one notebook: the checks run here, the student's
+  functions there.
+- :mod:`.gradebook` grades a folder of students: parallel, cached, a CSV
+  gradebook and per-student feedback.
+
+Command line: ``python -m course_tools.grade`` (see :mod:`course_tools.grade`).
+"""
+
+from .engine import Report, grade_submission
+from .sandbox import Limits
+
+__all__ = ["Limits", "Report", "grade_submission"]

@@ -1,0 +1,137 @@
+"""Grade one submitted notebook: its exercise cells in a sandbox, the checks here.
+
+The points come only from checks this process runs, on inputs it draws, against
+references it computes. The sandbox (another process, see :mod:`.sandbox`) runs
+the section's provided cells with the student's exercise cells in place and
+answers calls to the student's functions. One misbehaving exercise costs only
+its own points: when a cell hangs or kills the sandbox during setup, that cell
+is left out and the sandbox restarts; when a function does during its check,
+that exercise scores 0 and the sandbox restarts for the next one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from course_utils.grading import Result, exercises, run_check
+
+from .sandbox import DEFAULT_LIMITS, Limits, Sandbox, SandboxDied
+from .submission import SubmissionError, program, read_submission
+
+__all__ = ["Report", "grade_submission"]
+
+
+@dataclass
+class Report:
+    """The grade of one notebook. ``exercises`` holds one ``Result.to_dict()`` per exercise."""
+
+    notebook: str
+    section: str | None
+    exercises: list[dict] = field(default_factory=list)
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return sum(e["points"] for e in self.exercises)
+
+    @property
+    def max_total(self) -> int:
+        return sum(e["max_points"] for e in self.exercises)
+
+    def to_dict(self) -> dict:
+        return {
+            "notebook": self.notebook,
+            "section": self.section,
+            "exercises": self.exercises,
+            "total": self.total,
+            "max_total": self.max_total,
+            "error": self.error,
+            "notes": self.notes,
+            "seconds": round(self.seconds, 2),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Report:
+        return cls(d["notebook"], d["section"], d["exercises"], d["error"], d.get("notes", []), d["seconds"])
+
+
+def _zero(ex, status: str, message: str) -> Result:
+    return Result(ex.id, ex.title, 0, ex.points, status, message)
+
+
+def _culprit(steps, at_step: int | None) -> str | None:
+    """The exercise whose cell was running, or ran last, when the sandbox died in setup."""
+    if at_step is None:
+        return None
+    for step in reversed(steps[: at_step + 1]):
+        if step.kind == "exercise":
+            return step.exercise
+    return None
+
+
+def _check_all(sub, limits: Limits, protect: tuple, results: dict, notes: list) -> str | None:
+    """Fill ``results`` for every exercise with a cell; returns an error for the whole notebook, or None."""
+    skip: set[str] = set()
+    todo = [ex for ex in exercises(sub.section) if ex.id in sub.regions]
+    while todo:
+        steps = program(sub.section, sub.regions, frozenset(skip))
+        try:
+            box = Sandbox(limits, protect)
+        except SandboxDied as died:
+            return died.reason
+        with box:
+            try:
+                ready = box.setup(steps)
+            except SandboxDied as died:
+                culprit = _culprit(steps, died.at_step)
+                if culprit is None:
+                    return f"the notebook's provided cells did not run in the sandbox: {died.reason}"
+                ex = next(e for e in todo if e.id == culprit)
+                results[culprit] = _zero(ex, "failed", f"running your cell stopped the grader: {died.reason}")
+                skip.add(culprit)
+                todo.remove(ex)
+                continue
+            while todo:
+                ex = todo.pop(0)
+                info = ready.get(ex.id) or {}
+                error = info.get("error")
+                if not info.get("defined"):
+                    why = f"your cell did not define {ex.function}()"
+                    results[ex.id] = _zero(ex, "missing", f"{why}: it raised {error}" if error else why)
+                    continue
+                if error:
+                    notes.append(f"your cell for exercise {ex.id} raised {error}; {ex.function}() was graded anyway")
+                try:
+                    results[ex.id] = run_check(ex, box.function(ex.id), capture_output=False)
+                except SandboxDied as died:
+                    results[ex.id] = _zero(ex, "failed", f"checking your function stopped the grader: {died.reason}")
+                    break  # a fresh sandbox for the rest
+    return None
+
+
+def grade_submission(data: bytes, name: str, section: str | None = None, limits: Limits = DEFAULT_LIMITS,
+                     protect: tuple = ()) -> Report:
+    """Grade one notebook's bytes. ``section``: the section expected (None: the notebook's own).
+
+    ``protect``: folders the sandbox may not change, beside the course and HOME.
+
+    Never raises for anything a submission contains; the report says what went wrong.
+    """
+    start = time.perf_counter()
+    try:
+        sub = read_submission(data, name, section)
+    except SubmissionError as err:
+        rows = [_zero(ex, "not graded", str(err)).to_dict() for ex in exercises(section)] if section else []
+        return Report(name, section, rows, error=str(err), seconds=time.perf_counter() - start)
+    results: dict[str, Result] = {}
+    for ex in exercises(sub.section):
+        if ex.id in sub.missing:
+            results[ex.id] = _zero(ex, "missing", sub.missing[ex.id])
+    notes = list(sub.notes)
+    error = _check_all(sub, limits, tuple(protect), results, notes)
+    rows = [(results.get(ex.id) or _zero(ex, "not graded", error or "not graded")).to_dict()
+            for ex in exercises(sub.section)]
+    return Report(name, sub.section, rows, error=error, notes=notes, seconds=time.perf_counter() - start)

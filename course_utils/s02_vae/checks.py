@@ -1,0 +1,329 @@
+"""Checks for notebook 02: the reparametrization trick, the Gaussian VAE and VQ-VAE.
+
+Each check calls the student's function on inputs drawn from a fixed-seed generator,
+compares with the reference in :mod:`~.reparam`, :mod:`~.vae` and
+:mod:`~.vq`, and names the likely mistake. Gradients are taken with
+``call_with_grad`` only, so the checks run unchanged in the class grader's sandbox.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ..grading.compare import Mistake, call_with_grad, clone_args, expect_close, generator, to_plain_tensor
+from ..grading.core import CheckFailed, register
+from ..s01_kl_elbo.divergences import kl_std_normal
+from . import reparam, vae, vq
+
+SECTION = "02"
+F64 = torch.float64
+LOG_2PI = math.log(2 * math.pi)
+
+
+def _randn(g, *shape, scale=1.0, shift=0.0):
+    return shift + scale * torch.randn(*shape, generator=g, dtype=F64)
+
+
+# --------------------------------------------------------------------------------------
+# 2.1 the reparametrized sample
+
+
+@register(
+    "2.1", SECTION, "The reparametrized sample", 1, "reparametrize",
+    "turn the log-variance into a standard deviation, then shift and scale the given noise eps",
+)
+def check_reparametrize(fn) -> None:
+    g = generator(21)
+    mu, log_var = _randn(g, 64, 4), _randn(g, 64, 4, scale=0.8)
+    eps = _randn(g, 64, 4)
+    ref = reparam.reparametrize(mu, log_var, eps)
+    mistakes = [
+        Mistake(mu + log_var * eps, "log_var is log sigma^2, not sigma: sigma = exp(log_var / 2)"),
+        Mistake(mu + torch.sqrt(log_var) * eps, "log_var is log sigma^2, not sigma^2: sigma = exp(log_var / 2)"),
+        Mistake(mu + torch.exp(log_var) * eps,
+                "exp(log_var) is the variance sigma^2; scale eps by the standard deviation sigma = exp(log_var / 2)"),
+        Mistake(mu + torch.exp(-0.5 * log_var) * eps, "sign slip: sigma = exp(+log_var / 2)"),
+        Mistake(mu * eps + torch.exp(0.5 * log_var), "mu shifts and sigma scales: z = mu + sigma * eps"),
+    ]
+    cot = _randn(g, 64, 4)
+    got, grads = call_with_grad(fn, *clone_args(mu, log_var, eps), wrt=(0, 1), cotangent=cot)
+    expect_close(got, ref, what="a batch of 64 means and log-variances, J = 4", mistakes=mistakes)
+    if grads is None or grads[0] is None or grads[1] is None:
+        raise CheckFailed("no gradient reaches mu and log_var: build z from them and the given eps "
+                          "(no torch.normal, no .detach(), no torch.no_grad()) - that is the trick")
+    expect_close(grads[0], cot, what="the gradient with respect to mu (dz/dmu = 1)")
+    expect_close(grads[1], cot * 0.5 * torch.exp(0.5 * log_var) * eps,
+                 what="the gradient with respect to log_var (dz/dlog_var = sigma * eps / 2)")
+    eps3 = _randn(g, 3, 64, 4)
+    expect_close(fn(*clone_args(mu, log_var, eps3)), reparam.reparametrize(mu, log_var, eps3),
+                 what="L = 3 noise draws per digit, eps of shape (3, 64, 4) (let broadcasting work)")
+
+
+# --------------------------------------------------------------------------------------
+# 2.2 the score-function estimator
+
+
+def _square(z):
+    return z**2
+
+
+def _sin2(z):
+    return torch.sin(2 * z)
+
+
+@register(
+    "2.2", SECTION, "The score-function (REINFORCE) gradient estimate", 2, "score_function_grad",
+    "weight each f(z_n) by the derivatives of log N(z_n; mu, sigma^2) with respect to mu and to sigma, "
+    "written with eps_n, then average over the N samples",
+)
+def check_score_function_grad(fn) -> None:
+    g = generator(22)
+    for f, mu, sigma, n in ((_square, 0.4, 0.8, 5000), (_sin2, -0.3, 1.3, 3000)):
+        eps = _randn(g, n)
+        mu_t, sigma_t = torch.tensor(mu, dtype=F64), torch.tensor(sigma, dtype=F64)
+        ref = reparam.score_function_grad(f, mu_t, sigma_t, eps)
+        fz = f(mu + sigma * eps)
+        d_mu, d_sigma = fz * eps / sigma, fz * (eps**2 - 1) / sigma
+        mistakes = [
+            Mistake(torch.stack([(fz * eps).mean(), d_sigma.mean()]),
+                    "d/dmu log q(z) = (z - mu) / sigma^2 = eps / sigma: divide by sigma"),
+            Mistake(torch.stack([d_mu.mean(), (fz * eps**2 / sigma).mean()]),
+                    "d/dsigma log q(z) = (eps^2 - 1) / sigma: the -1/sigma comes from the normaliser 1/sigma"),
+            Mistake(torch.stack([d_mu.mean(), (fz * (eps**2 - 1) / (2 * sigma**2)).mean()]),
+                    "that is the derivative with respect to the variance sigma^2; differentiate with respect to "
+                    "sigma: (eps^2 - 1) / sigma"),
+            Mistake(torch.stack([d_mu.sum(), d_sigma.sum()]), "average over the N samples, do not sum"),
+            Mistake(torch.stack([d_mu, d_sigma], -1), "return the estimate (the mean over the samples), shape (2,)"),
+            Mistake(torch.stack([(fz * eps * sigma).mean(), (fz * (eps**2 - 1) * sigma).mean()]),
+                    "the score is d/dtheta log q(z): eps / sigma and (eps^2 - 1) / sigma (divide by sigma)"),
+        ]
+        label = "f(z) = z^2" if f is _square else "f(z) = sin(2z)"
+        expect_close(fn(f, mu_t.clone(), sigma_t.clone(), eps.clone()), ref,
+                     what=f"{label}, mu = {mu}, sigma = {sigma}, N = {n}", mistakes=mistakes)
+
+
+# --------------------------------------------------------------------------------------
+# 2.3 and 2.4: the negative ELBO, Gaussian and Bernoulli decoders
+
+
+def _gaussian_case(seed: int, batch: int = 32, d: int = 64, j: int = 4):
+    g = generator(seed)
+    x = torch.rand(batch, d, generator=g, dtype=F64)
+    mu_x = torch.sigmoid(_randn(g, batch, d))
+    log_var_x = _randn(g, batch, d, scale=0.5, shift=-2.0)
+    mu_z, log_var_z = _randn(g, batch, j), _randn(g, batch, j, scale=0.5, shift=-0.5)
+    return x, mu_x, log_var_x, mu_z, log_var_z
+
+
+@register(
+    "2.3", SECTION, "Negative ELBO with a Gaussian decoder", 2, "negative_elbo_gaussian",
+    "-ELBO = -log p(x|z) + KL; write log N(x; mu_x, sigma_x^2) with its constant and its sign, sum over "
+    "the pixels, and keep one value per digit",
+)
+def check_negative_elbo_gaussian(fn) -> None:
+    x, mu_x, log_var_x, mu_z, log_var_z = _gaussian_case(23)
+    ref = vae.negative_elbo_gaussian(x, mu_x, log_var_x, mu_z, log_var_z)
+    kl = kl_std_normal(mu_z, log_var_z)
+    var = log_var_x.exp()
+    sq = (x - mu_x) ** 2
+    per_pixel = 0.5 * (LOG_2PI + log_var_x) + sq / (2 * var)  # -log N per pixel
+    nll = per_pixel.sum(-1)
+    slide = (0.5 * log_var_x + sq / (2 * var)).sum(-1)  # the slide's "Reproduction term", sign dropped
+    sigma_as_logvar = (0.5 * (LOG_2PI + torch.log(log_var_x**2)) + sq / (2 * log_var_x**2)).sum(-1)
+    mistakes = [
+        Mistake(-slide + kl, "sign slip (the slide's 'Reproduction term' has it too): log p(x|z) = "
+                "-sum_j [1/2 log(2 pi sigma_j^2) + (x_j - mu_j)^2 / (2 sigma_j^2)], so -log p(x|z) is a plus sum"),
+        Mistake(-(nll) + kl, "sign slip: log p(x|z) = -sum_j [...], so -ELBO = +sum_j [1/2 log(2 pi sigma_j^2) + "
+                "(x_j - mu_j)^2 / (2 sigma_j^2)] + KL (the slide's 'Reproduction term' drops this minus)"),
+        Mistake(slide + kl, "the constant 1/2 log(2 pi) per pixel is missing: it changes no gradient, but "
+                "the ELBO in nats needs it (64 pixels: 58.8 nats)"),
+        Mistake(nll - kl, "-ELBO = -log p(x|z) + KL: the KL is added, not subtracted"),
+        Mistake(-(nll + kl), "return the negative ELBO (the loss that training minimises), not the ELBO"),
+        Mistake(nll, "you are missing the KL term D_KL(q(z|x) || p(z))"),
+        Mistake(sigma_as_logvar + kl, "log_var_x is log sigma^2, not sigma: sigma^2 = exp(log_var_x)"),
+        Mistake((0.5 * (LOG_2PI + log_var_x) + sq / (2 * var**2)).sum(-1) + kl,
+                "the variance is exp(log_var_x), not exp(log_var_x)^2"),
+        Mistake((0.5 * (LOG_2PI + log_var_x) + sq / 2).sum(-1) + kl,
+                "divide the squared error by 2 sigma^2 = 2 exp(log_var_x)"),
+        Mistake((0.5 * (LOG_2PI + log_var_x) + sq / (2 * log_var_x)).sum(-1) + kl,
+                "log_var_x is log sigma^2, not sigma^2: divide by 2 exp(log_var_x)"),
+        Mistake(per_pixel.mean(-1) + kl, "sum the log-likelihood over the 64 pixels (a product of "
+                "independent pixels), do not average"),
+        Mistake(nll.sum() + kl.sum(), "return one value per digit, shape (32,): sum over the features, "
+                "not over the batch"),
+        Mistake(nll.mean() + kl.mean(), "return one value per digit, shape (32,), not the batch mean"),
+        Mistake(nll + kl.sum(), "the KL is one value per digit too: sum it over the J latent dimensions only"),
+        Mistake(per_pixel.sum(0), "sum over the features (last axis), not over the batch"),
+    ]
+    expect_close(fn(*clone_args(x, mu_x, log_var_x, mu_z, log_var_z)), ref,
+                 what="a batch of 32 digits of 64 pixels, J = 4", mistakes=mistakes, rtol=1e-5, atol=1e-5)
+    x1 = mu_x[:2].clone()
+    zeros = torch.zeros(2, 4, dtype=F64)
+    want = torch.full((2,), 0.5 * 64 * LOG_2PI, dtype=F64) + 0.5 * log_var_x[:2].sum(-1)
+    expect_close(fn(x1, mu_x[:2].clone(), log_var_x[:2].clone(), zeros, zeros.clone()), want,
+                 what="x = mu_x and q(z|x) = p(z) (only the constant and the log-variances remain)")
+
+
+@register(
+    "2.4", SECTION, "Negative ELBO with a Bernoulli decoder", 2, "negative_elbo_bernoulli",
+    "-log p(x|z) is the binary cross-entropy between x and p = sigmoid(logits), summed over the pixels of "
+    "each digit; add the KL",
+)
+def check_negative_elbo_bernoulli(fn) -> None:
+    g = generator(24)
+    x = torch.rand(32, 64, generator=g, dtype=F64)
+    logits = _randn(g, 32, 64, scale=2.0)
+    mu_z, log_var_z = _randn(g, 32, 4), _randn(g, 32, 4, scale=0.5, shift=-0.5)
+    ref = vae.negative_elbo_bernoulli(x, logits, mu_z, log_var_z)
+    kl = kl_std_normal(mu_z, log_var_z)
+    bce = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    p = torch.sigmoid(logits)
+    mistakes = [
+        Mistake(bce.mean() + kl, "binary_cross_entropy(_with_logits) averages over everything by default: "
+                "use reduction='none', then sum over the pixels of each digit"),
+        Mistake(bce.sum() + kl, "reduction='sum' sums over the batch too: use reduction='none', "
+                "then .sum(-1) over the pixels"),
+        Mistake(bce.mean(-1) + kl, "sum over the 64 pixels (independent Bernoullis multiply), do not average"),
+        Mistake(-bce.sum(-1) + kl, "sign slip: -log p(x|z) = -sum_j [x_j log p_j + (1 - x_j) log(1 - p_j)] "
+                "is >= 0"),
+        Mistake(bce.sum(-1) - kl, "-ELBO = -log p(x|z) + KL: the KL is added"),
+        Mistake(-(bce.sum(-1) + kl), "return the negative ELBO (the loss), not the ELBO"),
+        Mistake(bce.sum(-1), "you are missing the KL term"),
+        Mistake(F.binary_cross_entropy_with_logits(p, x, reduction="none").sum(-1) + kl,
+                "sigmoid applied twice: binary_cross_entropy_with_logits takes the logits themselves"),
+        Mistake(-(x * torch.log(logits) + (1 - x) * torch.log(1 - logits)).sum(-1) + kl,
+                "logits are log-odds, not probabilities: p = sigmoid(logits)"),
+        Mistake(bce.sum() + kl.sum(), "return one value per digit, shape (32,), not the sum over the batch"),
+        Mistake(bce.sum(0), "sum over the pixels (last axis), not over the batch"),
+    ]
+    expect_close(fn(*clone_args(x, logits, mu_z, log_var_z)), ref, what="32 grey-level digits, J = 4",
+                 mistakes=mistakes, rtol=1e-5, atol=1e-5)
+    binary = (x > 0.5).to(F64)
+    big = torch.tensor([[30.0, -30.0, 60.0]], dtype=F64).repeat(2, 1)
+    xb = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], dtype=F64)
+    zeros = torch.zeros(2, 4, dtype=F64)
+    got = to_plain_tensor(fn(xb, big.clone(), zeros, zeros.clone()))
+    if got.shape == (2,) and not bool(torch.isfinite(got).all()):
+        raise CheckFailed("with logits of +-30 or 60 your result is not finite: log(sigmoid(l)) underflows; "
+                          "use F.binary_cross_entropy_with_logits or F.logsigmoid")
+    expect_close(got, vae.negative_elbo_bernoulli(xb, big, zeros, zeros), rtol=1e-4, atol=1e-4,
+                 what="large logits (+-30, 60): compute log sigmoid stably")
+    expect_close(fn(*clone_args(binary, logits, mu_z, log_var_z)),
+                 vae.negative_elbo_bernoulli(binary, logits, mu_z, log_var_z), what="binary (0/1) digits")
+
+
+# --------------------------------------------------------------------------------------
+# 2.5 nearest-codeword quantization with the straight-through gradient
+
+
+@register(
+    "2.5", SECTION, "Nearest-codeword quantization, straight-through", 2, "quantize",
+    "squared distances from every z_e vector to every codeword, the nearest index, then a z_q whose "
+    "value is the codeword but whose gradient is the one of z_e",
+)
+def check_quantize(fn) -> None:
+    g = generator(25)
+    codebook = _randn(g, 10, 3)
+    z_e = _randn(g, 64, 3, scale=1.2)
+    ref_q, ref_idx = vq.quantize(z_e, codebook)
+    d2 = (z_e[:, None, :] - codebook[None]).pow(2).sum(-1)
+    cot = _randn(g, 64, 3)
+    got, grads = call_with_grad(fn, *clone_args(z_e, codebook), wrt=(0,), cotangent=cot, output=0)
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        raise CheckFailed("return a pair (z_q, indices)")
+    idx_mistakes = [
+        Mistake(d2.argmax(-1), "the nearest codeword minimises the distance: argmin, not argmax"),
+        Mistake((z_e @ codebook.T).argmax(-1), "the largest dot product is not the nearest codeword (codewords "
+                "have different lengths): use squared distances ||z_e - e_k||^2"),
+    ]
+    expect_close(got[1], ref_idx, what="64 vectors z_e of size 3, K = 10 codewords (the indices)",
+                 mistakes=idx_mistakes, atol=0)
+    expect_close(got[0], ref_q, what="64 vectors z_e of size 3, K = 10 codewords (the value of z_q = e_k)",
+                 mistakes=[Mistake(z_e, "the value of z_q must be the codeword e_k, not z_e itself")])
+    no_grad = ("the gradient does not reach z_e: codebook[k] cuts it, so copy it straight through, "
+               "z_q = z_e + (e_k - z_e).detach()")
+    if grads is None or grads[0] is None:
+        raise CheckFailed(no_grad)
+    expect_close(grads[0], cot, what="the gradient reaching z_e (straight-through: dL/dz_e = dL/dz_q)",
+                 mistakes=[Mistake(torch.zeros_like(cot), no_grad)])
+    z3 = _randn(g, 8, 4, 3)
+    got3 = fn(*clone_args(z3, codebook))
+    ref3 = vq.quantize(z3, codebook)
+    expect_close(got3[1], ref3.indices, what="z_e of shape (8, 4, 3): M = 4 vectors per digit (the indices)",
+                 atol=0)
+    expect_close(got3[0], ref3.z_q, what="z_e of shape (8, 4, 3): M = 4 vectors per digit")
+
+
+# --------------------------------------------------------------------------------------
+# 2.6 the VQ-VAE loss and its stop-gradients
+
+
+def _no_grad(grad) -> bool:
+    return grad is None or not bool(to_plain_tensor(grad).abs().gt(0).any())
+
+
+@register(
+    "2.6", SECTION, "The VQ-VAE loss with its stop-gradients", 2, "vq_loss",
+    "three squared norms (summed over features, averaged over the batch); .detach() is the stop-gradient sg, "
+    "and z_q is the codebook row of each index",
+)
+def check_vq_loss(fn) -> None:
+    g = generator(26)
+    x = torch.rand(16, 64, generator=g, dtype=F64)
+    x_rec = torch.rand(16, 64, generator=g, dtype=F64)
+    codebook = _randn(g, 8, 2)
+    z_e = _randn(g, 16, 4, 2)
+    indices = vq.nearest_codeword(z_e, codebook)
+    beta = 0.3
+    ref = vq.vq_loss(x, x_rec, z_e, codebook, indices, beta)
+    z_q = codebook[indices]
+    diff = (z_e - z_q).pow(2)
+    rdiff = (x - x_rec).pow(2)
+    sq = diff.sum((1, 2)).mean()
+    args = (x, x_rec, z_e, codebook, indices, beta)
+    got = fn(*clone_args(*args))
+    if not isinstance(got, (tuple, list)) or len(got) != 3:
+        raise CheckFailed("return three terms (recon, codebook_term, commitment)")
+    what = "a batch of 16 digits, M = 4 latent vectors of size 2, K = 8, beta = 0.3"
+    common = [
+        Mistake(diff.mean(), "sum the squared differences over the features (a squared norm), then average "
+                "over the batch"),
+        Mistake(diff.sum(), "average over the batch, do not sum over it"),
+        Mistake(diff.sum((1, 2)).sqrt().mean(), "the slide's terms are squared norms: do not take the square root"),
+    ]
+    expect_close(got[0], ref.recon, what=f"{what} (the reconstruction term)", mistakes=[
+        Mistake(rdiff.mean(), "sum the squared errors over the pixels, then average over the batch"),
+        Mistake(rdiff.sum(), "average over the batch, do not sum over it"),
+    ])
+    expect_close(got[1], ref.codebook, what=f"{what} (the codebook term)",
+                 mistakes=[Mistake(beta * sq, "beta weighs the commitment term only"), *common])
+    expect_close(got[2], ref.commitment, what=f"{what} (the commitment term)",
+                 mistakes=[Mistake(sq, "multiply the commitment term by beta"),
+                           *[Mistake(beta * m.value, m.says) for m in common]])
+    names = ("x_rec", "z_e", "the codebook")
+    for term, name, trains in ((0, "reconstruction", (True, False, False)),
+                               (1, "codebook", (False, False, True)),
+                               (2, "commitment", (False, True, False))):
+        _, grads = call_with_grad(fn, *clone_args(*args), wrt=(1, 2, 3), output=term)
+        if grads is None:
+            fix = {"reconstruction": "compute it from x_rec as given",
+                   "codebook": "take z_q = codebook[indices] without detaching it (detach z_e only)",
+                   "commitment": "detach z_q only, not z_e"}
+            raise CheckFailed(f"the {name} term carries no gradient at all, so it trains nothing: {fix[name]}")
+        for grad, arg, should in zip(grads, names, trains, strict=True):
+            if should and _no_grad(grad):
+                fix = {"x_rec": "use x_rec as given", "z_e": "detach z_q only: ||z_e - sg(z_q)||^2",
+                       "the codebook": "detach z_e only, and take z_q = codebook[indices] (not a detached copy)"}
+                raise CheckFailed(f"the {name} term must train {arg}, but no gradient reaches it: {fix[arg]}")
+            if not should and not _no_grad(grad):
+                why = {("codebook", "z_e"): "the codebook term ||sg(z_e) - z_q||^2 must not move the encoder: "
+                                            "detach z_e in it",
+                       ("commitment", "the codebook"): "the commitment term ||z_e - sg(z_q)||^2 must not move the "
+                                                       "codebook: detach z_q in it"}
+                raise CheckFailed(why.get((name, arg), f"the {name} term must not send a gradient to {arg}"))
+    _, grads = call_with_grad(fn, *clone_args(*args), wrt=(2, 3), output=2)
+    expect_close(grads[0], 2 * beta * (z_e - z_q) / 16, what="the gradient of the commitment term with "
+                 "respect to z_e (2 beta (z_e - z_q) / batch)")

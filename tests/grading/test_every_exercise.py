@@ -1,0 +1,167 @@
+"""Every exercise of every section against the same robustness cases: the course's solution passes; a
+stub, a crash, a wrong signature, a missing function, odd return types, lying objects, NaN, infinities,
+a wrong shape and a function that overwrites its arguments all fail cleanly, with 0 points, never a raise.
+
+The right shapes come from the course's own solution of each exercise (helpers.course_solutions), so no
+list of shapes is kept by hand: a new exercise is covered as soon as it is registered.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+from helpers import assert_fails, course_solutions, grade, torch_state_kept
+
+from course_utils.grading import Result, exercises, get, run_check
+
+EXERCISES = [e.id for e in exercises()]
+
+
+@pytest.fixture(autouse=True)
+def _torch_state():
+    with torch_state_kept():
+        yield
+
+
+def solution(ex_id: str):
+    return course_solutions(get(ex_id).section)[ex_id]
+
+
+def test_every_section_has_exercises():
+    assert {e.section for e in exercises()} == {"01", "02", "03", "04", "05", "06", "07"}
+
+
+@pytest.mark.parametrize("ex_id", EXERCISES)
+def test_the_course_solution_passes(ex_id):
+    r = grade(ex_id, solution(ex_id))
+    assert (r.status, r.points, r.message) == ("passed", get(ex_id).points, ""), r.line()
+
+
+# --- stubs, crashes, signatures, missing functions ----------------------------------------------------
+
+
+@pytest.mark.parametrize("ex_id", EXERCISES)
+def test_unfinished_stub_is_not_attempted(ex_id):
+    def stub(*args):
+        raise NotImplementedError(get(ex_id).hint)
+
+    r = grade(ex_id, stub)
+    assert (r.status, r.points) == ("not attempted", 0)
+    assert r.line().endswith("not attempted yet")
+
+
+@pytest.mark.parametrize("ex_id", EXERCISES)
+def test_other_errors_fail_with_the_error_type(ex_id):
+    def crashes(*args):
+        raise ValueError("shapes do not line up")
+
+    r = assert_fails(ex_id, crashes)
+    assert "ValueError" in r.message and "shapes do not line up" in r.message, r.message
+
+
+@pytest.mark.parametrize("ex_id", EXERCISES)
+def test_wrong_number_of_arguments_fails(ex_id):
+    n = len(inspect.signature(solution(ex_id)).parameters)
+    wrong = (lambda x: x) if n > 1 else (lambda x, y: x)
+    r = assert_fails(ex_id, wrong)
+    assert "TypeError" in r.message
+
+
+@pytest.mark.parametrize("ex_id", EXERCISES)
+def test_missing_function(ex_id):
+    r = grade(ex_id, None)
+    assert (r.status, r.points) == ("missing", 0)
+    assert get(ex_id).function in r.message
+
+
+# --- odd return values: a clean failure, never a raise ----------------------------------------------
+
+
+class AlwaysEqual:
+    def __eq__(self, other):
+        return True
+
+    __hash__ = object.__hash__
+
+
+class EqualTensor(torch.Tensor):
+    """A tensor that claims to equal anything."""
+
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+
+class LyingTensor(torch.Tensor):
+    """A tensor every torch function of which answers True (allclose included)."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        return True
+
+
+def _map_tensors(value, f):
+    """``value`` (a tensor, or tuples, lists and dicts of them) with ``f`` applied to every tensor."""
+    if isinstance(value, torch.Tensor):
+        return f(value.detach())
+    if isinstance(value, (tuple, list)):
+        return type(value)(_map_tensors(v, f) for v in value)
+    if isinstance(value, dict):
+        return {k: _map_tensors(v, f) for k, v in value.items()}
+    return f(torch.as_tensor(value, dtype=torch.float64))
+
+
+def _like_the_solution(f):
+    """A student function for exercise ex_id returning the solution's answer with ``f`` applied to each tensor:
+    the right shapes and types, wrong contents."""
+
+    def for_exercise(ex_id):
+        right = solution(ex_id)
+        return lambda *args: _map_tensors(right(*args), f)
+
+    return for_exercise
+
+
+WEIRD = {
+    "a string": lambda ex_id: lambda *a: "0.5",
+    "None": lambda ex_id: lambda *a: None,
+    "a list of strings": lambda ex_id: lambda *a: ["a", "b"],
+    "an object equal to everything": lambda ex_id: lambda *a: AlwaysEqual(),
+    "a pair of objects equal to everything": lambda ex_id: lambda *a: (AlwaysEqual(), AlwaysEqual()),
+    "a tensor subclass equal to everything": _like_the_solution(lambda t: torch.zeros_like(t).as_subclass(EqualTensor)),
+    "a tensor subclass whose torch functions all say True":
+        _like_the_solution(lambda t: torch.zeros_like(t).as_subclass(LyingTensor)),
+    "nan of the right shape": _like_the_solution(lambda t: torch.full_like(t, float("nan"), dtype=torch.float64)),
+    "inf of the right shape": _like_the_solution(lambda t: torch.full_like(t, float("inf"), dtype=torch.float64)),
+    "complex numbers": _like_the_solution(lambda t: torch.zeros_like(t, dtype=torch.complex128)),
+    "the right values with an extra axis": _like_the_solution(lambda t: t.unsqueeze(-1)),
+    "a generator": lambda ex_id: lambda *a: (x for x in range(2)),
+    "a dict": lambda ex_id: lambda *a: {"mean": 0.0, "var": 1.0},
+    "a class instead of a value": lambda ex_id: lambda *a: torch.Tensor,
+}
+
+
+@pytest.mark.parametrize("ex_id", EXERCISES)
+@pytest.mark.parametrize("kind", list(WEIRD))
+def test_weird_return_values_fail_cleanly(ex_id, kind):
+    r = run_check(get(ex_id), WEIRD[kind](ex_id))
+    assert isinstance(r, Result)
+    assert (r.status, r.points) == ("failed", 0), r.line()
+    assert r.message
+    assert r.line().startswith(f"Exercise {ex_id} (0/")
+
+
+@pytest.mark.parametrize("ex_id", EXERCISES)
+def test_a_student_function_that_mutates_the_callable_arguments_still_gets_a_result(ex_id):
+    def fn(*args):
+        for a in args:
+            if isinstance(a, torch.Tensor) and not a.requires_grad:
+                a.fill_(float("nan"))
+        return 0.0
+
+    r = run_check(get(ex_id), fn)
+    assert (r.status, r.points) == ("failed", 0)

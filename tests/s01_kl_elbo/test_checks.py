@@ -1,0 +1,568 @@
+"""The graders of section 01 against student answers written independently here.
+
+Every correct alternative below is written without course_utils' reference
+functions and must pass; every plausible wrong answer must fail with 0 points and,
+where the grader knows the mistake, with the sentence that teaches it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from helpers import assert_fails, assert_passes
+from scipy.special import rel_entr
+from torch.distributions import (
+    Categorical,
+    MixtureSameFamily,
+    MultivariateNormal,
+    Normal,
+    kl_divergence,
+)
+
+from course_utils.grading import exercises
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def test_section_01_has_the_six_exercises():
+    assert [(e.id, e.function) for e in exercises("01")] == [
+        ("1.1", "kl_discrete"),
+        ("1.2", "forward_kl_fit"),
+        ("1.3", "kl_gaussian_std_normal"),
+        ("1.4", "kl_monte_carlo"),
+        ("1.5", "importance_log_evidence"),
+        ("1.6", "elbo_estimate"),
+    ]
+
+
+# --------------------------------------------------------------------------------------
+# 1.1 kl_discrete(p, q): sum_i p_i log(p_i / q_i) over the last axis, 0 log 0 = 0
+
+
+def kl_xlogy(p, q):
+    return (torch.xlogy(p, p) - torch.xlogy(p, q)).sum(-1)
+
+
+def kl_categorical(p, q):
+    return kl_divergence(Categorical(probs=p), Categorical(probs=q))
+
+
+def kl_where(p, q):
+    safe_p = torch.where(p > 0, p, torch.ones_like(p))
+    terms = torch.where(p > 0, p * (safe_p.log() - q.log()), torch.zeros_like(p))
+    return torch.sum(terms, dim=-1)
+
+
+def kl_scipy(p, q):
+    return rel_entr(p.numpy(), q.numpy()).sum(axis=-1)  # a numpy array, not a tensor
+
+
+def kl_float32(p, q):
+    p, q = p.float(), q.float()
+    return torch.xlogy(p, p / q).sum(-1)
+
+
+def kl_float32_categorical(p, q):
+    return kl_divergence(Categorical(probs=p.float()), Categorical(probs=q.float()))
+
+
+@pytest.mark.parametrize(
+    "fn", [kl_xlogy, kl_categorical, kl_where, kl_scipy, kl_float32, kl_float32_categorical]
+)
+def test_1_1_correct_alternatives_pass(fn):
+    assert_passes("1.1", fn)
+
+
+KL_DISCRETE_WRONG = {
+    "reversed KL": (lambda p, q: kl_xlogy(q, p), "D_KL(q || p)"),
+    "unweighted log-ratio sum": (lambda p, q: torch.log(p / q).sum(-1), "weighted by p_i"),
+    "log base 2": (lambda p, q: kl_xlogy(p, q) / math.log(2), "natural log"),
+    "log2 written with torch.log2": (
+        lambda p, q: torch.where(p > 0, p * torch.log2(p / q), torch.zeros_like(p)).sum(-1),
+        "natural log",
+    ),
+    "no sum over K": (lambda p, q: torch.xlogy(p, p / q), "sum over the last axis"),
+    "sum over everything": (lambda p, q: torch.xlogy(p, p / q).sum(), "not the sum over the batch"),
+    "sum over the batch axis": (
+        lambda p, q: torch.xlogy(p, p / q).sum(0),
+        "not over the batch axis",
+    ),
+    "naive p log(p/q), nan at p = 0": (
+        lambda p, q: (p * torch.log(p / q)).sum(-1),
+        "0 * log 0 must count as 0",
+    ),
+    "sign slip": (lambda p, q: (p * torch.log(q / p)).nan_to_num().sum(-1), "sign slip"),
+    "constant": (lambda p, q: torch.zeros(p.shape[:-1]), None),
+    "mean instead of sum": (lambda p, q: torch.xlogy(p, p / q).mean(-1), None),
+}
+
+
+@pytest.mark.parametrize("name", list(KL_DISCRETE_WRONG))
+def test_1_1_wrong_answers_fail(name):
+    fn, hint = KL_DISCRETE_WRONG[name]
+    assert_fails("1.1", fn, hint)
+
+
+def test_1_1_input_edits_do_not_leak_into_later_cases():
+    def vandal(p, q):
+        out = kl_xlogy(p, q)
+        p.zero_()
+        q.fill_(float("nan"))
+        return out
+
+    assert_passes("1.1", vandal)
+
+
+# --------------------------------------------------------------------------------------
+# 1.3 kl_gaussian_std_normal(mu, log_var): one KL(N(mu, exp(log_var)) || N(0, I)) per row
+
+
+def kl_gauss_hand(mu, log_var):
+    return 0.5 * (log_var.exp() + mu.pow(2) - 1 - log_var).sum(dim=-1)
+
+
+def kl_gauss_slide_form(mu, log_var):
+    return -0.5 * torch.sum(1 + log_var - mu**2 - torch.exp(log_var), -1)
+
+
+def kl_gauss_distributions(mu, log_var):
+    q = Normal(mu, (0.5 * log_var).exp())
+    return kl_divergence(q, Normal(0.0, 1.0)).sum(-1)
+
+
+def kl_gauss_per_dim_loop(mu, log_var):
+    total = torch.zeros(mu.shape[0], dtype=mu.dtype)
+    for j in range(mu.shape[1]):
+        sigma = torch.exp(0.5 * log_var[:, j])
+        total = total + 0.5 * (sigma**2 + mu[:, j] ** 2 - 1) - torch.log(sigma)
+    return total
+
+
+def kl_gauss_float32(mu, log_var):
+    return kl_gauss_hand(mu.float(), log_var.float())
+
+
+@pytest.mark.parametrize(
+    "fn", [kl_gauss_hand, kl_gauss_slide_form, kl_gauss_distributions, kl_gauss_per_dim_loop,
+           kl_gauss_float32]
+)
+def test_1_2_correct_alternatives_pass(fn):
+    assert_passes("1.3", fn)
+
+
+def _terms(mu, log_var):
+    return log_var.exp() + mu**2 - 1 - log_var
+
+
+KL_GAUSS_WRONG = {
+    "missing 1/2": (lambda mu, lv: _terms(mu, lv).sum(-1), "missing the factor 1/2"),
+    "sign slip (the slide's -KL)": (
+        lambda mu, lv: 0.5 * (1 + lv - mu**2 - lv.exp()).sum(-1),
+        "sign slip",
+    ),
+    "log_var used as sigma": (
+        lambda mu, lv: 0.5 * (lv**2 + mu**2 - 1 - torch.log(lv**2)).sum(-1),
+        "not sigma",
+    ),
+    "log_var used as the variance, |.| inside the log": (
+        lambda mu, lv: 0.5 * (lv + mu**2 - 1 - torch.log(lv.abs())).sum(-1),
+        "not the variance itself",
+    ),
+    "log_var used as the variance (nan where log_var < 0)": (
+        lambda mu, lv: 0.5 * (lv + mu**2 - 1 - torch.log(lv)).sum(-1),
+        "not the variance itself",
+    ),
+    "variance exp(log_var)^2": (
+        lambda mu, lv: 0.5 * (lv.exp() ** 2 + mu**2 - 1 - lv).sum(-1),
+        "not exp(log_var)^2",
+    ),
+    "no sum over J": (
+        lambda mu, lv: 0.5 * _terms(mu, lv),
+        "did you sum over the latent dimension?",
+    ),
+    "mean over J": (lambda mu, lv: 0.5 * _terms(mu, lv).mean(-1), "do not average"),
+    "sum over the batch": (lambda mu, lv: 0.5 * _terms(mu, lv).sum(), "not the sum over the batch"),
+    "mean over the batch": (lambda mu, lv: 0.5 * _terms(mu, lv).sum(-1).mean(), "batch mean"),
+    "constant": (lambda mu, lv: torch.zeros(mu.shape[0]), None),
+    "sum over the batch axis": (lambda mu, lv: 0.5 * _terms(mu, lv).sum(0), None),
+}
+
+
+@pytest.mark.parametrize("name", list(KL_GAUSS_WRONG))
+def test_1_2_wrong_answers_fail(name):
+    fn, hint = KL_GAUSS_WRONG[name]
+    assert_fails("1.3", fn, hint)
+
+
+def test_1_2_input_edits_do_not_leak_into_later_cases():
+    def vandal(mu, log_var):
+        out = kl_gauss_hand(mu, log_var)
+        mu.add_(5.0)
+        log_var.mul_(-3.0)
+        return out
+
+    assert_passes("1.3", vandal)
+
+
+# --------------------------------------------------------------------------------------
+# 1.4 kl_monte_carlo(log_q, log_p, z): mean over the N samples of log q(z) - log p(z)
+
+
+def kl_mc_mean(log_q, log_p, z):
+    return torch.mean(log_q(z) - log_p(z))
+
+
+def kl_mc_sum_over_len(log_q, log_p, z):
+    return (log_q(z) - log_p(z)).sum() / len(z)
+
+
+def kl_mc_two_means(log_q, log_p, z):
+    return log_q(z).mean() - log_p(z).mean()
+
+
+def kl_mc_python_float(log_q, log_p, z):
+    return (log_q(z) - log_p(z)).mean().item()
+
+
+def kl_mc_float32(log_q, log_p, z):
+    return (log_q(z) - log_p(z)).float().mean()
+
+
+@pytest.mark.parametrize(
+    "fn", [kl_mc_mean, kl_mc_sum_over_len, kl_mc_two_means, kl_mc_python_float, kl_mc_float32]
+)
+def test_1_3_correct_alternatives_pass(fn):
+    assert_passes("1.4", fn)
+
+
+KL_MC_WRONG = {
+    "sign slip": (lambda lq, lp, z: (lp(z) - lq(z)).mean(), "sign slip"),
+    "sum instead of mean": (lambda lq, lp, z: (lq(z) - lp(z)).sum(), "do not sum"),
+    "no reduction": (lambda lq, lp, z: lq(z) - lp(z), "return one number"),
+    "mean of the ratios": (lambda lq, lp, z: (lq(z) - lp(z)).exp().mean(), "exponentials"),
+    "constant": (lambda lq, lp, z: torch.tensor(0.0), None),
+    "divides by N - 1": (lambda lq, lp, z: (lq(z) - lp(z)).sum() / (len(z) - 1), None),
+}
+
+
+@pytest.mark.parametrize("name", list(KL_MC_WRONG))
+def test_1_3_wrong_answers_fail(name):
+    fn, hint = KL_MC_WRONG[name]
+    assert_fails("1.4", fn, hint)
+
+
+def test_1_3_input_edits_do_not_leak_into_later_cases():
+    def vandal(log_q, log_p, z):
+        out = kl_mc_mean(log_q, log_p, z)
+        z.zero_()
+        return out
+
+    assert_passes("1.4", vandal)
+
+
+# --------------------------------------------------------------------------------------
+# 1.6 elbo_estimate(log_joint, mu, var, eps): mean over K of log p(x, z) - log q(z),
+#     z = mu + sqrt(var) * eps, differentiable in mu and var
+
+
+def elbo_distributions(log_joint, mu, var, eps):
+    q = Normal(mu, var.sqrt())
+    z = mu + var.sqrt() * eps
+    return (log_joint(z) - q.log_prob(z).sum(-1)).mean()
+
+
+def elbo_hand_eps(log_joint, mu, var, eps):
+    std = torch.sqrt(var)
+    z = mu + std * eps
+    log_q = -0.5 * (eps**2 + torch.log(2 * math.pi * var)).sum(-1)
+    return torch.mean(log_joint(z) - log_q)
+
+
+def elbo_multivariate(log_joint, mu, var, eps):
+    z = mu + var.pow(0.5) * eps
+    log_q = MultivariateNormal(mu, covariance_matrix=torch.diag(var)).log_prob(z)
+    return (log_joint(z) - log_q).sum() / eps.shape[0]
+
+
+def elbo_log_std(log_joint, mu, var, eps):
+    log_std = 0.5 * torch.log(var)
+    z = mu + torch.exp(log_std) * eps
+    log_q = (-0.5 * LOG_2PI - log_std - 0.5 * ((z - mu) / log_std.exp()) ** 2).sum(-1)
+    return (log_joint(z) - log_q).mean()
+
+
+def elbo_float32(log_joint, mu, var, eps):
+    return elbo_distributions(log_joint, mu, var, eps).to(torch.float32)
+
+
+@pytest.mark.parametrize(
+    "fn", [elbo_distributions, elbo_hand_eps, elbo_multivariate, elbo_log_std, elbo_float32]
+)
+def test_1_4_correct_alternatives_pass(fn):
+    assert_passes("1.6", fn)
+
+
+def _log_q(z, mu, var):
+    return Normal(mu, var.sqrt()).log_prob(z).sum(-1)
+
+
+def elbo_mu_detached_in_z(log_joint, mu, var, eps):
+    z = mu.detach() + var.sqrt() * eps
+    return (log_joint(z) - _log_q(z, mu, var)).mean()
+
+
+def elbo_mu_detached_everywhere(log_joint, mu, var, eps):
+    mu = mu.detach()
+    z = mu + var.sqrt() * eps
+    return (log_joint(z) - _log_q(z, mu, var)).mean()
+
+
+def elbo_var_detached_in_z(log_joint, mu, var, eps):
+    z = mu + var.detach().sqrt() * eps
+    return (log_joint(z) - _log_q(z, mu, var)).mean()
+
+
+def elbo_no_grad(log_joint, mu, var, eps):
+    with torch.no_grad():
+        return elbo_distributions(log_joint, mu, var, eps)
+
+
+def elbo_item(log_joint, mu, var, eps):
+    return elbo_distributions(log_joint, mu, var, eps).item()
+
+
+ELBO_WRONG = {
+    "missing sqrt": (
+        lambda lj, mu, var, eps: (lj(mu + var * eps) - _log_q(mu + var * eps, mu, var)).mean(),
+        "square root of the variance",
+    ),
+    "dropped entropy": (
+        lambda lj, mu, var, eps: lj(mu + var.sqrt() * eps).mean(),
+        "dropped the entropy term",
+    ),
+    "+ log q": (
+        lambda lj, mu, var, eps: (
+            lj(mu + var.sqrt() * eps) + _log_q(mu + var.sqrt() * eps, mu, var)
+        ).mean(),
+        "sign slip",
+    ),
+    "var used as the std in log q": (
+        lambda lj, mu, var, eps: (
+            lj(mu + var.sqrt() * eps) - Normal(mu, var).log_prob(mu + var.sqrt() * eps).sum(-1)
+        ).mean(),
+        "not N(z; mu, var^2)",
+    ),
+    "sum over K": (
+        lambda lj, mu, var, eps: (
+            lj(mu + var.sqrt() * eps) - _log_q(mu + var.sqrt() * eps, mu, var)
+        ).sum(),
+        "do not sum",
+    ),
+    "no reduction": (
+        lambda lj, mu, var, eps: lj(mu + var.sqrt() * eps) - _log_q(mu + var.sqrt() * eps, mu, var),
+        "return one number",
+    ),
+    "mu.detach() in z (right value, wrong gradient)": (
+        elbo_mu_detached_in_z,
+        "gradient with respect to mu",
+    ),
+    "mu detached everywhere (no gradient to mu)": (
+        elbo_mu_detached_everywhere,
+        "no gradient reaches mu",
+    ),
+    "var.detach() in z (wrong gradient to var)": (
+        elbo_var_detached_in_z,
+        "gradient with respect to var",
+    ),
+    "computed under torch.no_grad()": (elbo_no_grad, "no gradient reaches"),
+    "returns .item()": (elbo_item, "no gradient reaches"),
+    "constant": (lambda lj, mu, var, eps: torch.tensor(0.0), None),
+    "constant that requires grad": (lambda lj, mu, var, eps: (mu * 0).sum(), None),
+}
+
+
+@pytest.mark.parametrize("name", list(ELBO_WRONG))
+def test_1_4_wrong_answers_fail(name):
+    fn, hint = ELBO_WRONG[name]
+    assert_fails("1.6", fn, hint)
+
+
+def test_1_4_input_edits_do_not_leak_into_the_gradient_check():
+    def vandal(log_joint, mu, var, eps):
+        out = elbo_distributions(log_joint, mu, var, eps.clone())
+        eps.zero_()
+        return out
+
+    assert_passes("1.6", vandal)
+
+
+# --------------------------------------------------------------------------------------
+# 1.5 importance_log_evidence(log_joint, log_q, z): log (1/K) sum_k exp(log w_k), stably
+
+
+def ile_logsumexp(log_joint, log_q, z):
+    log_w = log_joint(z) - log_q(z)
+    return torch.logsumexp(log_w, dim=0) - math.log(z.shape[0])
+
+
+def ile_max_trick(log_joint, log_q, z):
+    log_w = log_joint(z) - log_q(z)
+    m = log_w.max()
+    return m + torch.log(torch.mean(torch.exp(log_w - m)))
+
+
+def ile_shifted_logsumexp(log_joint, log_q, z):
+    log_w = log_joint(z) - log_q(z)
+    return (log_w - math.log(len(log_w))).logsumexp(-1)
+
+
+def ile_float32(log_joint, log_q, z):
+    log_w = (log_joint(z) - log_q(z)).float()
+    return torch.logsumexp(log_w, 0) - torch.log(torch.tensor(float(len(log_w))))
+
+
+@pytest.mark.parametrize(
+    "fn", [ile_logsumexp, ile_max_trick, ile_shifted_logsumexp, ile_float32]
+)
+def test_1_5_correct_alternatives_pass(fn):
+    assert_passes("1.5", fn)
+
+
+IMPORTANCE_WRONG = {
+    "mean of the log weights (the ELBO)": (
+        lambda lj, lq, z: (lj(z) - lq(z)).mean(),
+        "that is the ELBO estimate",
+    ),
+    "missing -log K": (lambda lj, lq, z: torch.logsumexp(lj(z) - lq(z), 0), "subtract log K"),
+    "sign slip on log q": (
+        lambda lj, lq, z: torch.logsumexp(lj(z) + lq(z), 0) - math.log(len(z)),
+        "sign slip",
+    ),
+    "log q - log joint": (
+        lambda lj, lq, z: torch.logsumexp(lq(z) - lj(z), 0) - math.log(len(z)),
+        None,
+    ),
+    "no reduction": (lambda lj, lq, z: lj(z) - lq(z), "return one number"),
+    "naive log(mean(exp))": (
+        lambda lj, lq, z: torch.log(torch.mean(torch.exp(lj(z) - lq(z)))),
+        "logsumexp",
+    ),
+    "constant": (lambda lj, lq, z: torch.tensor(0.0), None),
+}
+
+
+@pytest.mark.parametrize("name", list(IMPORTANCE_WRONG))
+def test_1_5_wrong_answers_fail(name):
+    fn, hint = IMPORTANCE_WRONG[name]
+    assert_fails("1.5", fn, hint)
+
+
+def test_1_5_naive_answer_fails_only_on_the_stability_case():
+    r = assert_fails("1.5", IMPORTANCE_WRONG["naive log(mean(exp))"][0], "not finite")
+    assert "-1000" in r.message
+
+
+def test_1_5_input_edits_do_not_leak_into_later_cases():
+    def vandal(log_joint, log_q, z):
+        out = ile_logsumexp(log_joint, log_q, z)
+        z.mul_(100.0)
+        return out
+
+    assert_passes("1.5", vandal)
+
+
+# --------------------------------------------------------------------------------------
+# 1.2 forward_kl_fit(weights, means, variances) -> (mean, var) of the mixture
+
+
+def fkl_second_moment(weights, means, variances):
+    m = (weights * means).sum()
+    return m, (weights * (variances + means**2)).sum() - m**2
+
+
+def fkl_total_variance(weights, means, variances):
+    m = weights @ means
+    within = weights @ variances
+    between = weights @ (means - m) ** 2
+    return (m, within + between)
+
+
+def fkl_distributions(weights, means, variances):
+    mix = MixtureSameFamily(Categorical(probs=weights), Normal(means, variances.sqrt()))
+    return [mix.mean, mix.variance]
+
+
+def fkl_python_floats(weights, means, variances):
+    m = sum(float(w) * float(mk) for w, mk in zip(weights, means, strict=True))
+    second = sum(
+        float(w) * (float(v) + float(mk) ** 2)
+        for w, mk, v in zip(weights, means, variances, strict=True)
+    )
+    return m, second - m * m
+
+
+def fkl_float32(weights, means, variances):
+    return fkl_total_variance(weights.float(), means.float(), variances.float())
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [fkl_second_moment, fkl_total_variance, fkl_distributions, fkl_python_floats, fkl_float32],
+)
+def test_1_6_correct_alternatives_pass(fn):
+    assert_passes("1.2", fn)
+
+
+def _fkl_unweighted_mean(w, m, v):
+    mean = m.mean()
+    return mean, (w * (v + (m - mean) ** 2)).sum()
+
+
+FORWARD_KL_WRONG = {
+    "unweighted mean": (_fkl_unweighted_mean, "weight each component mean by pi_k"),
+    "forgot the between-component spread": (
+        lambda w, m, v: ((w * m).sum(), (w * v).sum()),
+        "spread counts too",
+    ),
+    "forgot the within-component variance": (
+        lambda w, m, v: ((w * m).sum(), (w * (m - (w * m).sum()) ** 2).sum()),
+        "own variance",
+    ),
+    "E[x^2] without subtracting the squared mean": (
+        lambda w, m, v: ((w * m).sum(), (w * (v + m**2)).sum()),
+        "that is E[x^2]",
+    ),
+    "standard deviation instead of variance": (
+        lambda w, m, v: (fkl_second_moment(w, m, v)[0], fkl_second_moment(w, m, v)[1].sqrt()),
+        "not the standard deviation",
+    ),
+    "a single number instead of a pair": (
+        lambda w, m, v: fkl_second_moment(w, m, v)[1],
+        "return a pair",
+    ),
+    "mean and var stacked in one tensor": (
+        lambda w, m, v: torch.stack(fkl_second_moment(w, m, v)),
+        "return a pair",
+    ),
+    "swapped (var, mean)": (lambda w, m, v: fkl_second_moment(w, m, v)[::-1], None),
+    "constant": (lambda w, m, v: (torch.tensor(0.0), torch.tensor(1.0)), None),
+}
+
+
+@pytest.mark.parametrize("name", list(FORWARD_KL_WRONG))
+def test_1_6_wrong_answers_fail(name):
+    fn, hint = FORWARD_KL_WRONG[name]
+    assert_fails("1.2", fn, hint)
+
+
+def test_1_6_input_edits_do_not_leak_into_later_cases():
+    def vandal(weights, means, variances):
+        out = fkl_second_moment(weights, means, variances)
+        weights.fill_(0.5)
+        means.zero_()
+        variances.mul_(-1)
+        return out
+
+    assert_passes("1.2", vandal)

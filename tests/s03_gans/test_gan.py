@@ -1,0 +1,126 @@
+"""gan against closed forms, SciPy and torch's own binary cross-entropy."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import norm
+
+from course_utils.s03_gans import gan
+
+GRID = torch.linspace(-10.0, 10.0, 4001, dtype=torch.float64)
+DX = float(GRID[1] - GRID[0])
+
+
+def normal(mean, std):
+    return torch.from_numpy(norm.pdf(GRID.numpy(), mean, std))
+
+
+def test_optimal_discriminator_closed_form_and_equilibrium():
+    p, q = normal(0.0, 1.0), normal(1.0, 2.0)
+    d = gan.optimal_discriminator(p, q)
+    assert torch.allclose(d, p / (p + q))
+    assert torch.allclose(gan.optimal_discriminator(p, p), torch.full_like(p, 0.5))
+    assert float(gan.optimal_discriminator(torch.zeros(1), torch.zeros(1))) == 0.5
+
+
+def test_optimal_discriminator_maximises_the_value():
+    p, q = normal(-1.0, 0.7), normal(1.5, 1.0)
+    best = gan.value_on_grid(gan.optimal_discriminator(p, q), p, q, DX)
+    for other in (torch.full_like(p, 0.5), torch.sigmoid(GRID), gan.optimal_discriminator(p, q) ** 1.1):
+        assert gan.value_on_grid(other, p, q, DX) < best
+    assert float(best) == pytest.approx(float(gan.optimal_value_on_grid(p, q, DX)), abs=1e-9)
+
+
+@pytest.mark.parametrize("mean, std", [(0.0, 1.0), (2.0, 0.5), (-3.0, 1.5), (0.3, 1.1)])
+def test_c_of_g_is_minus_log_4_plus_twice_the_scipy_jsd(mean, std):
+    p, q = normal(0.0, 1.0), normal(mean, std)
+    jsd_scipy = jensenshannon((p * DX).numpy(), (q * DX).numpy(), base=math.e) ** 2
+    assert float(gan.jsd_on_grid(p, q, DX)) == pytest.approx(jsd_scipy, abs=1e-6)
+    assert float(gan.optimal_value_on_grid(p, q, DX)) == pytest.approx(-math.log(4) + 2 * jsd_scipy, abs=1e-6)
+
+
+def test_at_equilibrium_c_is_minus_log_4():
+    p = normal(0.5, 1.3)
+    assert float(gan.optimal_value_on_grid(p, p, DX)) == pytest.approx(-math.log(4), abs=1e-6)
+    assert float(gan.jsd_on_grid(p, p, DX)) == pytest.approx(0.0, abs=1e-9)
+    assert gan.LOG_4 == pytest.approx(math.log(4))
+
+
+def test_disjoint_supports_give_jsd_log_2_and_c_zero():
+    p, q = normal(-6.0, 0.3), normal(6.0, 0.3)
+    assert float(gan.jsd_on_grid(p, q, DX)) == pytest.approx(math.log(2), abs=1e-6)
+    assert float(gan.optimal_value_on_grid(p, q, DX)) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_discriminator_loss_is_torch_bce_with_logits():
+    g = torch.Generator().manual_seed(0)
+    real, fake = 3 * torch.randn(50, generator=g), 3 * torch.randn(30, generator=g)
+    expected = (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+                + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+    assert torch.allclose(gan.discriminator_loss(real, fake), expected)
+    big = torch.tensor([60.0, -60.0])  # stable at extreme logits
+    assert torch.isfinite(gan.discriminator_loss(-big, big))
+
+
+def test_generator_losses_and_their_gradients():
+    logits = torch.linspace(-5, 5, 11, dtype=torch.float64, requires_grad=True)
+    d = torch.sigmoid(logits)
+    ns = gan.generator_loss(logits, "nonsaturating")
+    assert torch.allclose(ns, F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)))
+    mm = gan.generator_loss(logits, "minimax")
+    assert torch.allclose(mm, torch.log(1 - d).mean())
+    for kind, loss in (("nonsaturating", ns), ("minimax", mm)):
+        (grad,) = torch.autograd.grad(loss * len(logits), logits)
+        assert torch.allclose(grad, gan.generator_logit_gradient(d.detach(), kind))
+    with pytest.raises(ValueError, match="kind"):
+        gan.generator_loss(logits, "wasserstein")
+    with pytest.raises(ValueError, match="0, 1"):
+        gan.generator_logit_gradient(torch.tensor([1.5]))
+
+
+def test_lsgan_losses_the_slide_form():
+    d_real, d_fake = torch.tensor([1.0, 0.5]), torch.tensor([0.0, 0.2, 0.4])
+    out = gan.lsgan_losses(d_real, d_fake, a=0.0, b=1.0, c=1.0)
+    assert float(out.discriminator) == pytest.approx((0 + 0.25) / 2 + (0 + 0.04 + 0.16) / 3)
+    assert float(out.generator) == pytest.approx((1 + 0.64 + 0.36) / 3)
+    loss_d, loss_g = out  # a tuple
+    assert loss_d is out.discriminator
+
+
+def test_bad_inputs_say_what_is_wrong():
+    with pytest.raises(ValueError, match="same shape"):
+        gan.optimal_discriminator(torch.ones(3), torch.ones(4))
+    with pytest.raises(ValueError, match=">= 0"):
+        gan.optimal_discriminator(-torch.ones(3), torch.ones(3))
+    with pytest.raises(ValueError, match="dx"):
+        gan.jsd_on_grid(torch.ones(3), torch.ones(3), 0.0)
+    with pytest.raises(ValueError, match="batch of logits"):
+        gan.discriminator_loss(torch.tensor(1.0), torch.ones(3))
+
+
+def test_jsd_discrete_matches_scipy_and_its_bounds():
+    from scipy.spatial.distance import jensenshannon
+
+    g = torch.Generator().manual_seed(5)
+    p = torch.distributions.Dirichlet(torch.ones(7)).sample((20,))
+    q = torch.softmax(torch.randn(20, 7, generator=g), -1)
+    p, q = p.double(), q.double()
+    expected = torch.as_tensor(jensenshannon(p.numpy(), q.numpy(), base=math.e, axis=-1) ** 2)
+    assert torch.allclose(gan.jsd_discrete(p, q), expected, atol=1e-10)
+    assert torch.allclose(gan.jsd_discrete(p, q), gan.jsd_discrete(q, p))
+    assert torch.allclose(gan.jsd_discrete(p, p), torch.zeros(20, dtype=torch.float64))
+    one, other = torch.tensor([1.0, 0.0], dtype=torch.float64), torch.tensor([0.0, 1.0], dtype=torch.float64)
+    disjoint = gan.jsd_discrete(one, other)
+    assert math.isclose(float(disjoint), math.log(2), rel_tol=1e-12)
+
+
+def test_jsd_discrete_refuses_what_is_not_a_distribution():
+    with pytest.raises(ValueError, match="sum to 1"):
+        gan.jsd_discrete(torch.tensor([0.5, 0.6]), torch.tensor([0.5, 0.5]))
+    with pytest.raises(ValueError, match="same shape"):
+        gan.jsd_discrete(torch.tensor([0.5, 0.5]), torch.tensor([0.2, 0.3, 0.5]))
