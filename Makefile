@@ -8,15 +8,17 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PORT ?= 8888
 DEMO_PORT ?= 8866
 
-.PHONY: help install lab check check-section check-colab test notebooks new-section syllabus grade demo bench \
-        clean distclean lock
+.PHONY: help install lab check check-all check-section check-colab check-browser test notebooks new-section \
+        syllabus grade demo bench clean distclean lock
 
 help:
 	@echo "make lab        install if needed, then start JupyterLab on the course (prints the URL)"
-	@echo "make check      install if needed, then lint, test, drift-check, run and grade every notebook"
-	@echo "make check-section S=01   the checks of one section only (lint, its tests, its notebooks, grading)"
+	@echo "make check      install if needed, then the stages lint, unit, integration, notebook (about 10 min)"
+	@echo "make check-all  make check, then the stages colab and browser (what CI runs)"
+	@echo "make check-section S=01   everything of one section: lint, its tests, its notebooks, grading both ways"
 	@echo "make check-colab  run every notebook in the Colab-like environment (.venv-colab, built once)"
-	@echo "make test       the fast unit tests only (no Jupyter kernels)"
+	@echo "make check-browser  every notebook in JupyterLab and every demo page in Voila, in Chromium"
+	@echo "make test       the unit tests only (no kernel, no subprocess, no browser)"
 	@echo "make notebooks  regenerate solutions/ and exercises/ from notebooks/*.py (S=01 for one section)"
 	@echo "make new-section N=08 SLUG=my_topic TITLE=\"My topic\"   the skeleton of a new section"
 	@echo "make syllabus   regenerate the README's syllabus table (runtimes from build/bench.json)"
@@ -41,15 +43,21 @@ lab: install
 check: install
 	@bash scripts/check.sh
 
+check-all: install
+	@bash scripts/check.sh lint unit integration notebook colab browser
+
 check-section: install
 	@test -n "$(S)" || { echo "usage: make check-section S=NN" >&2; exit 2; }
 	@bash scripts/check_section.sh $(S)
 
 check-colab: install
-	@bash scripts/colab_env.sh
+	@bash scripts/check.sh colab
+
+check-browser: install
+	@bash scripts/check.sh browser
 
 test: install
-	$(PY) -m pytest -q -n 2 -m "not kernel and not browser" --ignore=tests/browser tests
+	$(PY) -m pytest -q -n 2 -m unit tests
 
 notebooks: install
 	$(PY) -m course_tools.build $(S)
@@ -78,7 +86,7 @@ lock: install
 	$(PY) scripts/lock.py
 
 clean:
-	rm -rf build .pytest_cache .ruff_cache course_utils.egg-info
+	rm -rf build .pytest_cache .ruff_cache .import_linter_cache course_utils.egg-info
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
 	find . -path ./$(VENV) -prune -o -name .ipynb_checkpoints -type d -print0 | xargs -0 rm -rf
 

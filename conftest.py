@@ -8,6 +8,9 @@
 - ``browser``: tests/browser/: Chromium against JupyterLab and Voila.
 
 ``make test`` runs ``-m unit``; ``make check`` runs one stage per marker (scripts/check.sh).
+
+``--section NN`` (``make check-section``) keeps the tests of one section: those under its test folder
+(tests/sNN_slug/) and, elsewhere, the cases of its exercises (tests parametrised by ``ex_id``).
 """
 
 from __future__ import annotations
@@ -36,11 +39,31 @@ def _kind(item) -> str:
     return "unit"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--section", default=None, metavar="NN",
+                     help="only the tests of section NN: its test folder, and the cases of its exercises elsewhere")
+
+
+def _of_section(item, section: str) -> bool:
+    path = Path(str(item.fspath)).resolve()
+    folders = [part for part in path.parts if part.startswith("s") and part[1:3].isdigit() and "_" in part]
+    if folders:
+        return folders[0][1:3] == section
+    ex_id = getattr(getattr(item, "callspec", None), "params", {}).get("ex_id")
+    return ex_id is not None and ex_id.split(".")[0].zfill(2) == section
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         kind = _kind(item)
         if item.get_closest_marker(kind) is None:
             item.add_marker(getattr(pytest.mark, kind))
+    section = config.getoption("section")
+    if section is not None:
+        section = section.zfill(2)
+        keep = [item for item in items if _of_section(item, section)]
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep
 
 
 class UnitTestStartedAProcess(OSError):

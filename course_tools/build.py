@@ -38,11 +38,9 @@ import nbformat
 
 from course_utils.grading import exercises as registered_exercises
 
-from . import colab
+from . import ROOT, colab
 
 __all__ = ["Source", "make_solution", "make_exercise", "check_drift", "main"]
-
-from . import ROOT
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 NAME_RE = re.compile(r"^(\d\d)[a-z]?_[a-z0-9_]+$")

@@ -1,15 +1,18 @@
 """``make new-section N=08 SLUG=my_topic TITLE="My topic"``: the skeleton of a new section.
 
-Writes four files that pass ``make check`` as they are, each a working example of its layer:
+Writes the notebook source, one section folder and one test folder, each file a working example of
+its layer, which pass ``make check`` as they are:
 
 - ``notebooks/NN_slug.py``: the jupytext source (title, notation, imports, one exercise, its check,
   one use of the reference, the score table);
-- ``course_utils/slug.py``: the reference implementation the notebook imports;
-- ``course_utils/grading/sectionNN.py``: the exercise's check, with one plausible mistake named;
-- ``tests/test_grading_sectionNN.py``: the check tested both ways.
+- ``course_utils/sNN_slug/``: ``__init__.py``, ``slug.py`` (the reference implementation the notebook
+  imports) and ``checks.py`` (the exercise's check, with plausible mistakes named);
+- ``tests/sNN_slug/``: ``test_slug.py`` (the reference against NumPy) and ``test_checks.py`` (the
+  check tested both ways).
 
-It never overwrites a file: if any of the four exists it stops and writes nothing. It adds the
-section's row to the README's syllabus table.
+It never overwrites a file: if any exists it stops and writes nothing. It adds the section's row to
+the README's syllabus table, and the section, as the newest, to the top of the "Floors" contract in
+``.importlinter`` (a section may import the math of the sections before it).
 Then: ``make notebooks S=NN`` and ``make check-section S=NN`` (the README's walkthrough).
 """
 
@@ -21,9 +24,9 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["files_for", "main", "write_section"]
-
 from . import ROOT
+
+__all__ = ["add_to_contracts", "files_for", "main", "write_section"]
 
 NOTEBOOK = '''# ---
 # jupyter:
@@ -52,8 +55,8 @@ NOTEBOOK = '''# ---
 # %%
 import torch
 
-from course_utils import {slug}
 from course_utils.grading import check, score_table
+from course_utils.s{nn}_{slug} import {slug}
 
 torch.manual_seed(0)
 
@@ -85,6 +88,14 @@ print("mean of 1,000 draws of N((1, -2), I):", {slug}.sample_mean(x))
 score_table("{nn}")
 '''
 
+PACKAGE = '''"""Section {nn}: {title} (notebook ``{nn}_{slug}``).
+
+Math: {slug} (the reference implementations).
+Built on them: checks (the graded exercises). Add ``plots``, ``widgets`` and ``models`` modules here as the
+section grows: they are found on disk by their names.
+"""
+'''
+
 REFERENCE = '''r"""{title} (notebook ``{nn}_{slug}``): the reference implementations.
 
 .. math:: \\bar x = \\frac1n \\sum_{{i=1}}^n x_i
@@ -94,16 +105,19 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from .validation import as_tensor
+from ..core.validation import as_points
 
 __all__ = ["sample_mean"]
 
 
 def sample_mean(x) -> Tensor:
-    """The mean of the rows of x: shape (n, d) -> (d,)."""
-    x = as_tensor(x, "x")
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise ValueError(f"x must have shape (n, d) with n >= 1, got {{tuple(x.shape)}}")
+    """The mean of the rows of x: shape (n, d) -> (d,).
+
+    Graded in exercise {ex} (notebook ``{nn}_{slug}``).
+    """
+    x = as_points(x, "x")
+    if x.shape[0] == 0:
+        raise ValueError("x must hold at least one row, got shape (0, d)")
     return x.mean(dim=0)
 '''
 
@@ -113,16 +127,17 @@ from __future__ import annotations
 
 import torch
 
-from .. import {slug}
-from .compare import Mistake, clone_args, expect_close, generator
-from .core import register
+from ..grading.compare import Mistake, clone_args, expect_close, generator
+from ..grading.core import register
+from . import {slug}
 
 SECTION = "{nn}"
 
 
 @register("{ex}", SECTION, "The sample mean", 1, "sample_mean",
-          "average the rows: sum over dim 0 and divide by the number of rows n")
+          "average the rows: sum over dim 0 and divide by the number of rows n", reference={slug}.sample_mean)
 def check_sample_mean(fn) -> None:
+    """Exercise {ex}: compares with :func:`~course_utils.s{nn}_{slug}.{slug}.sample_mean`."""
     x = torch.randn(50, 3, generator=generator({seed}), dtype=torch.float64) + 2.0
     ref = {slug}.sample_mean(x)
     mistakes = [
@@ -132,25 +147,39 @@ def check_sample_mean(fn) -> None:
     expect_close(fn(*clone_args(x)), ref, what="50 samples in 3 dimensions", mistakes=mistakes)
 '''
 
-TEST = '''"""The grader of section {nn} against answers written independently here, both ways."""
+TEST_REFERENCE = '''"""{slug}: the reference implementations of section {nn} against NumPy."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import torch
+
+from course_utils.s{nn}_{slug} import {slug}
+
+
+def test_sample_mean_against_numpy():
+    x = np.random.default_rng(0).normal(size=(20, 4))
+    assert np.allclose({slug}.sample_mean(torch.from_numpy(x)).numpy(), x.mean(axis=0))
+
+
+def test_sample_mean_says_what_shape_it_expects():
+    with pytest.raises(ValueError, match=r"x must have shape \\(n, d\\)"):
+        {slug}.sample_mean(torch.zeros(3))
+'''
+
+TEST = '''"""The grader of section {nn} against answers written independently here, both ways."""
+
+from __future__ import annotations
+
 import torch
 from helpers import assert_fails, assert_passes
 
-from course_utils import {slug}
 from course_utils.grading import exercises
 
 
 def test_section_{nn}_exercises():
     assert [(e.id, e.function) for e in exercises("{nn}")] == [("{ex}", "sample_mean")]
-
-
-def test_reference_against_numpy():
-    x = np.random.default_rng(0).normal(size=(20, 4))
-    assert np.allclose({slug}.sample_mean(torch.from_numpy(x)).numpy(), x.mean(axis=0))
 
 
 def test_sample_mean_accepts_correct_answers():
@@ -165,15 +194,32 @@ def test_sample_mean_rejects_wrong_answers():
 '''
 
 
+#: Where ``make new-section`` puts a new section in the "Floors" contract: the first layer, above the newest.
+LAYERS_ANCHOR = re.compile(r"(name = Floors:[^\n]*\ntype = layers\nlayers =\n)")
+
+
 def files_for(nn: str, slug: str, title: str, root: Path = ROOT) -> dict[Path, str]:
-    """The four files of a new section, by path."""
+    """The files of a new section, by path: the notebook source, the section folder, the test folder."""
     fields = {"nn": nn, "slug": slug, "title": title, "ex": f"{int(nn)}.1", "seed": 100 * int(nn) + 1}
+    package, tests = root / "course_utils" / f"s{nn}_{slug}", root / "tests" / f"s{nn}_{slug}"
     return {
         root / "notebooks" / f"{nn}_{slug}.py": NOTEBOOK.format(**fields),
-        root / "course_utils" / f"{slug}.py": REFERENCE.format(**fields),
-        root / "course_utils" / "grading" / f"section{nn}.py": GRADING.format(**fields),
-        root / "tests" / f"test_grading_section{nn}.py": TEST.format(**fields),
+        package / "__init__.py": PACKAGE.format(**fields),
+        package / f"{slug}.py": REFERENCE.format(**fields),
+        package / "checks.py": GRADING.format(**fields),
+        tests / f"test_{slug}.py": TEST_REFERENCE.format(**fields),
+        tests / "test_checks.py": TEST.format(**fields),
     }
+
+
+def add_to_contracts(nn: str, slug: str, root: Path = ROOT) -> None:
+    """Put ``course_utils.sNN_slug`` at the top of the "Floors" layers contract in .importlinter."""
+    path = root / ".importlinter"
+    text = path.read_text(encoding="utf-8")
+    if not LAYERS_ANCHOR.search(text):
+        raise ValueError(".importlinter has no \"Floors\" layers contract to add the section to")
+    path.write_text(LAYERS_ANCHOR.sub(lambda m: f"{m.group(1)}    course_utils.s{nn}_{slug}\n", text, count=1),
+                    encoding="utf-8")
 
 
 def _validate(nn: str, slug: str, title: str, root: Path) -> None:
@@ -186,19 +232,23 @@ def _validate(nn: str, slug: str, title: str, root: Path) -> None:
     taken = sorted(p.name for p in (root / "notebooks").glob(f"{nn}_*.py"))
     if taken:
         raise ValueError(f"section {nn} already exists: notebooks/{taken[0]}")
-    if (root / "course_utils" / f"{slug}.py").exists() or (root / "course_utils" / slug).is_dir():
-        raise ValueError(f"course_utils.{slug} already exists: choose another SLUG")
+    taken = sorted(p.name for p in (root / "course_utils").glob(f"s{nn}_*"))
+    if taken:
+        raise ValueError(f"section {nn} already exists: course_utils/{taken[0]}")
 
 
 def write_section(nn: str, slug: str, title: str, root: Path = ROOT) -> list[Path]:
-    """Write the four files; raises ValueError (writing nothing) if the names are bad or taken."""
+    """Write the files and add the section to the contracts; raises ValueError (writing nothing) if the names
+    are bad or taken."""
     _validate(nn, slug, title, root)
     files = files_for(nn, slug, title, root)
     existing = [p for p in files if p.exists()]
     if existing:
         raise ValueError(f"{existing[0].relative_to(root)} exists; nothing written")
     for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
+    add_to_contracts(nn, slug, root)
     return list(files)
 
 
@@ -215,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for path in written:
         print(f"wrote {path.relative_to(ROOT)}")
-    from . import syllabus  # imported now, so that the registry finds the new grading module
+    print(f'added course_utils.s{args.nn}_{args.slug} to the top of the "Floors" contract in .importlinter')
+    from . import syllabus  # imported now, so that the registry finds the new checks module
 
     syllabus.update()
     print("added the section to the README's syllabus table")

@@ -1,4 +1,4 @@
-"""The README's syllabus table, generated: ``make syllabus`` (and ``make bench``) rewrite it.
+"""The README's syllabus table, generated: ``make syllabus`` rewrites it (``make bench`` only measures).
 
 One row per notebook source: section, title, the exercise and solution notebooks, the Colab
 badge, the number of graded exercises and their points (from the grading registry), and the
@@ -20,8 +20,8 @@ from pathlib import Path
 
 from course_utils.grading import exercises
 
-from . import colab
-from .build import ROOT, Source, find_sources
+from . import ROOT, colab
+from .build import Source, find_sources
 
 __all__ = ["END", "START", "check", "render", "update"]
 

@@ -15,7 +15,7 @@ The package is built in floors; each imports only the floors below it::
 
 A section imports the floors and the math of earlier sections, never their plots or widgets;
 the math imports no plots, widgets or grading. ``.importlinter`` declares these rules and
-``make check`` enforces them. Importing this package loads nothing but these names.
+``make check`` enforces them (import-linter). Importing this package loads nothing but these names.
 
 The instructor's tools (build, grade, bench, demo server) are the separate package
 ``course_tools``; nothing here imports it.

@@ -85,10 +85,13 @@ MODULES = {
     **{f"course_utils.models.section{n}": f"{pkg}.models" for n, pkg in _S.items() if n != "01"},
 }
 
-#: Names renamed in the reorganisation (the old ones differed by a suffix), given back under the old module names.
+#: Names renamed in the reorganisation (the old ones differed by a suffix), given back under the old module
+#: names.
 RENAMED = {
-    "course_utils.paths": {"Scheduler": "GaussianPath", "LinearScheduler": "LinearPath", "CosineScheduler": "CosinePath",
-                           "SCHEDULERS": "GAUSSIAN_PATHS", "scheduler": "gaussian_path"},
+    "course_utils.paths": {
+        "Scheduler": "GaussianPath", "LinearScheduler": "LinearPath", "CosineScheduler": "CosinePath",
+        "SCHEDULERS": "GAUSSIAN_PATHS", "scheduler": "gaussian_path",
+    },
     "course_utils.diffusion": {"Schedule": "NoiseSchedule"},
     "course_utils.ddim": {"DDPMScheduler": "DDPMPath", "Schedule": "NoiseSchedule"},
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make check`, stage 1b: course_utils and the notebook sources compile on Python 3.12 and 3.13
+# `make check`, lint stage: course_utils, course_tools and the notebook sources compile on Python 3.12 and 3.13
 # (Colab runs 3.13; the course is developed on 3.11). Finds each interpreter on the PATH or
 # through pyenv. One that is missing is reported and skipped, unless COURSE_REQUIRE_PYTHONS=1
 # (CI sets it), which makes it an error.
@@ -22,10 +22,10 @@ for v in 3.12 3.13; do
     fi
     continue
   fi
-  if PYTHONPYCACHEPREFIX="$prefix/$v" "$py" -m compileall -q -f course_utils notebooks scripts >/dev/null; then
-    echo "$("$py" --version): course_utils, notebooks and scripts compile"
+  if PYTHONPYCACHEPREFIX="$prefix/$v" "$py" -m compileall -q -f course_utils course_tools notebooks scripts >/dev/null; then
+    echo "$("$py" --version): course_utils, course_tools, notebooks and scripts compile"
   else
-    PYTHONPYCACHEPREFIX="$prefix/$v" "$py" -m compileall -q -f course_utils notebooks scripts
+    PYTHONPYCACHEPREFIX="$prefix/$v" "$py" -m compileall -q -f course_utils course_tools notebooks scripts
     status=1
   fi
 done

@@ -1,6 +1,6 @@
 """Write requirements.txt and environment.yml from the installed .venv (`make lock`).
 
-Both files list the same exact pins; tests/test_environment.py checks they agree.
+Both files list the same exact pins; tests/tools/test_environment.py checks they agree.
 """
 
 from __future__ import annotations

@@ -44,3 +44,40 @@ def empty_model_registry(monkeypatch):
     monkeypatch.setattr(trained, "MODELS", empty)
     monkeypatch.setattr(trained, "discover", lambda *a, **k: [])
     return empty
+
+
+class _DemosOfASection:
+    """``built["kl_fit_demo"]``: the demo, built once per test run, with its controls at their start values."""
+
+    def __init__(self, section, cache):
+        self.section, self.cache = section, cache
+
+    def __getitem__(self, name):
+        from course_utils.ui.demos import DEMOS, section_id
+
+        key = (section_id(self.section), name)
+        if key not in self.cache:
+            demo = DEMOS.get(key).build()
+            self.cache[key] = (demo, demo.values)
+        demo, start = self.cache[key]
+        with demo.hold():
+            for control, value in start.items():
+                demo.controls[control].value = value
+        assert demo.last_error is None
+        return demo
+
+
+@pytest.fixture(scope="session")
+def _built_demos():
+    """Every demo the tests ask for, built once per test run (per xdist worker). Demos that train their own
+    models (widgets modules with DEMO_STEPS) train a fifth of their steps for the whole run."""
+    from helpers import small_demo_models
+
+    with small_demo_models():
+        yield {}
+
+
+@pytest.fixture
+def course_demos(_built_demos):
+    """``course_demos("07")["ddim_eta_demo"]``: a registered demo built once per test run, its controls reset."""
+    return lambda section: _DemosOfASection(section, _built_demos)

@@ -91,6 +91,8 @@ def integrate(v: VectorField, x0, t0: float = 0.0, t1: float = 1.0, n_steps: int
     Returns:
         x at t1, shape (n, d); or, with return_path, the states at every grid time,
         shape (n_steps + 1, n, d), the first being x0.
+
+    Graded in exercise 5.1 (notebook ``05_flow_matching``).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")

@@ -113,6 +113,8 @@ def moment_match(mixture: GaussianMixture) -> tuple[Tensor, Tensor]:
 
     Returns:
         (mean, covariance) with shapes (d,) and (d, d).
+
+    Graded in exercise 1.2 (notebook ``01_kl_elbo``).
     """
     return mixture.mean(), mixture.covariance()
 

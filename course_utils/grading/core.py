@@ -58,6 +58,8 @@ class Exercise:
         function: the name of the function the student defines.
         check: calls the student's function; raises CheckFailed on a wrong answer.
         hint: the stub's NotImplementedError text in the exercise notebook.
+        reference: the course's implementation the check compares with (its docstring names the
+            exercise back).
     """
 
     id: str
@@ -67,6 +69,7 @@ class Exercise:
     function: str
     check: Callable[[Callable], None] = field(repr=False)
     hint: str = ""
+    reference: Callable | None = field(default=None, repr=False, compare=False)
 
 
 STATUSES = ("passed", "failed", "not attempted", "missing")
@@ -109,12 +112,12 @@ EXERCISES: Registry[Exercise] = Registry(
 
 
 def register(
-    id: str, section: str, title: str, points: int, function: str, hint: str
+    id: str, section: str, title: str, points: int, function: str, hint: str, *, reference: Callable | None = None
 ) -> Callable[[Callable], Callable]:
-    """Decorator that registers a check function as exercise ``id``."""
+    """Decorator that registers a check function as exercise ``id``; ``reference`` is what the check compares with."""
 
     def wrap(check: Callable) -> Callable:
-        EXERCISES.add(Exercise(id, section_id(section), title, points, function, check, hint))
+        EXERCISES.add(Exercise(id, section_id(section), title, points, function, check, hint, reference))
         return check
 
     return wrap

@@ -32,8 +32,10 @@ def _dirichlet(shape, g) -> torch.Tensor:
 @register(
     "1.1", SECTION, "Discrete KL divergence", 1, "kl_discrete",
     "weight each log-ratio log(p_i / q_i) by p_i and sum over the last axis; a p_i = 0 term counts as 0",
+    reference=divergences.kl_discrete,
 )
 def check_kl_discrete(fn) -> None:
+    """Exercise 1.1: compares with :func:`~course_utils.s01_kl_elbo.divergences.kl_discrete`."""
     g = _gen(11)
     p, q = _dirichlet((16, 5), g), _dirichlet((16, 5), g)
     ref = divergences.kl_discrete(p, q)
@@ -63,8 +65,10 @@ def check_kl_discrete(fn) -> None:
 @register(
     "1.2", SECTION, "Forward-KL fit of a Gaussian to a mixture", 2, "forward_kl_fit",
     "match p's first two moments; its variance counts each component's own variance and the spread of the means",
+    reference=mixtures.moment_match,
 )
 def check_forward_kl_fit(fn) -> None:
+    """Exercise 1.2: compares with :func:`~course_utils.data.mixtures.moment_match`."""
     g = _gen(16)
     cases = [
         (torch.tensor([0.3, 0.7]), torch.tensor([-2.0, 1.5]), torch.tensor([0.25, 0.5])),
@@ -96,8 +100,10 @@ def check_forward_kl_fit(fn) -> None:
 @register(
     "1.3", SECTION, "Gaussian KL to N(0, I) in closed form", 2, "kl_gaussian_std_normal",
     "sigma^2 = exp(log_var); use the closed form above and return one KL per row",
+    reference=divergences.kl_std_normal,
 )
 def check_kl_gaussian_std_normal(fn) -> None:
+    """Exercise 1.3: compares with :func:`~course_utils.s01_kl_elbo.divergences.kl_std_normal`."""
     g = _gen(12)
     mu = torch.randn(64, 8, generator=g, dtype=torch.float64)
     log_var = 0.8 * torch.randn(64, 8, generator=g, dtype=torch.float64)
@@ -135,8 +141,10 @@ def _normal_log_prob(mean: float, var: float):
 @register(
     "1.4", SECTION, "Monte Carlo estimate of the KL", 1, "kl_monte_carlo",
     "the KL is an expectation under q, and z holds samples of q",
+    reference=divergences.kl_monte_carlo,
 )
 def check_kl_monte_carlo(fn) -> None:
+    """Exercise 1.4: compares with :func:`~course_utils.s01_kl_elbo.divergences.kl_monte_carlo`."""
     g = _gen(13)
     z = 0.5 + 0.7 * torch.randn(500, 3, generator=g, dtype=torch.float64)
     log_q, log_p = _normal_log_prob(0.5, 0.49), _normal_log_prob(0.0, 1.0)
@@ -157,8 +165,10 @@ def check_kl_monte_carlo(fn) -> None:
 @register(
     "1.5", SECTION, "Importance-sampling estimate of log p(x)", 2, "importance_log_evidence",
     "compute the log-weights, then average the weights in log space with torch.logsumexp",
+    reference=elbo.importance_log_evidence,
 )
 def check_importance_log_evidence(fn) -> None:
+    """Exercise 1.5: compares with :func:`~course_utils.s01_kl_elbo.elbo.importance_log_evidence`."""
     g = _gen(15)
     w = torch.randn(4, 2, generator=g, dtype=torch.float64)
     x = torch.randn(4, generator=g, dtype=torch.float64)
@@ -195,8 +205,10 @@ def _linear_gaussian_joint(x: torch.Tensor, w: torch.Tensor, noise_var: float):
 @register(
     "1.6", SECTION, "Reparametrized ELBO estimate", 2, "elbo_estimate",
     "reparametrize z from mu, var and eps, then average log p(x, z) - log q(z) over the samples",
+    reference=elbo.elbo_estimate,
 )
 def check_elbo_estimate(fn) -> None:
+    """Exercise 1.6: compares with :func:`~course_utils.s01_kl_elbo.elbo.elbo_estimate`."""
     g = _gen(14)
     w = torch.randn(4, 2, generator=g, dtype=torch.float64)
     x = torch.randn(4, generator=g, dtype=torch.float64)

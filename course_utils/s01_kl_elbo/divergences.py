@@ -44,6 +44,8 @@ def kl_discrete(p, q) -> Tensor:
 
     Returns:
         Tensor of shape (...): one divergence per row, in nats.
+
+    Graded in exercise 1.1 (notebook ``01_kl_elbo``).
     """
     p, q = as_tensor(p, "p"), as_tensor(q, "q")
     check_same_shape(p, q, "p", "q")
@@ -94,6 +96,8 @@ def kl_std_normal(mu, log_var) -> Tensor:
 
     Returns:
         Tensor of shape (batch,): :math:`D_{KL} \ge 0` for each row.
+
+    Graded in exercise 1.3 (notebook ``01_kl_elbo``).
     """
     mu, log_var = as_tensor(mu, "mu"), as_tensor(log_var, "log_var")
     check_same_shape(mu, log_var, "mu", "log_var")
@@ -118,6 +122,8 @@ def kl_monte_carlo(
 
     Returns:
         A scalar tensor.
+
+    Graded in exercise 1.4 (notebook ``01_kl_elbo``).
     """
     z = as_tensor(z, "z")
     if z.ndim == 0 or z.shape[0] == 0:

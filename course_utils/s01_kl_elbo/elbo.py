@@ -53,6 +53,8 @@ def importance_log_evidence(log_joint: LogDensity, log_q: LogDensity, z: Tensor)
 
     Returns:
         A scalar tensor.
+
+    Graded in exercise 1.5 (notebook ``01_kl_elbo``).
     """
     z = as_tensor(z, "z")
     if z.ndim != 2 or z.shape[0] == 0:
@@ -94,6 +96,8 @@ def elbo_estimate(log_joint: LogDensity, mu: Tensor, var: Tensor, eps: Tensor) -
 
     Returns:
         A scalar tensor, differentiable in ``mu`` and ``var``.
+
+    Graded in exercise 1.6 (notebook ``01_kl_elbo``).
     """
     mu, var, eps = as_tensor(mu, "mu"), as_tensor(var, "var"), as_tensor(eps, "eps")
     check_same_shape(mu, var, "mu", "var")

@@ -34,8 +34,10 @@ def _randn(g, *shape, scale=1.0, shift=0.0):
 @register(
     "2.1", SECTION, "The reparametrized sample", 1, "reparametrize",
     "turn the log-variance into a standard deviation, then shift and scale the given noise eps",
+    reference=reparam.reparametrize,
 )
 def check_reparametrize(fn) -> None:
+    """Exercise 2.1: compares with :func:`~course_utils.s02_vae.reparam.reparametrize`."""
     g = generator(21)
     mu, log_var = _randn(g, 64, 4), _randn(g, 64, 4, scale=0.8)
     eps = _randn(g, 64, 4)
@@ -78,8 +80,10 @@ def _sin2(z):
     "2.2", SECTION, "The score-function (REINFORCE) gradient estimate", 2, "score_function_grad",
     "weight each f(z_n) by the derivatives of log N(z_n; mu, sigma^2) with respect to mu and to sigma, "
     "written with eps_n, then average over the N samples",
+    reference=reparam.score_function_grad,
 )
 def check_score_function_grad(fn) -> None:
+    """Exercise 2.2: compares with :func:`~course_utils.s02_vae.reparam.score_function_grad`."""
     g = generator(22)
     for f, mu, sigma, n in ((_square, 0.4, 0.8, 5000), (_sin2, -0.3, 1.3, 3000)):
         eps = _randn(g, n)
@@ -122,8 +126,10 @@ def _gaussian_case(seed: int, batch: int = 32, d: int = 64, j: int = 4):
     "2.3", SECTION, "Negative ELBO with a Gaussian decoder", 2, "negative_elbo_gaussian",
     "-ELBO = -log p(x|z) + KL; write log N(x; mu_x, sigma_x^2) with its constant and its sign, sum over "
     "the pixels, and keep one value per digit",
+    reference=vae.negative_elbo_gaussian,
 )
 def check_negative_elbo_gaussian(fn) -> None:
+    """Exercise 2.3: compares with :func:`~course_utils.s02_vae.vae.negative_elbo_gaussian`."""
     x, mu_x, log_var_x, mu_z, log_var_z = _gaussian_case(23)
     ref = vae.negative_elbo_gaussian(x, mu_x, log_var_x, mu_z, log_var_z)
     kl = kl_std_normal(mu_z, log_var_z)
@@ -171,8 +177,10 @@ def check_negative_elbo_gaussian(fn) -> None:
     "2.4", SECTION, "Negative ELBO with a Bernoulli decoder", 2, "negative_elbo_bernoulli",
     "-log p(x|z) is the binary cross-entropy between x and p = sigmoid(logits), summed over the pixels of "
     "each digit; add the KL",
+    reference=vae.negative_elbo_bernoulli,
 )
 def check_negative_elbo_bernoulli(fn) -> None:
+    """Exercise 2.4: compares with :func:`~course_utils.s02_vae.vae.negative_elbo_bernoulli`."""
     g = generator(24)
     x = torch.rand(32, 64, generator=g, dtype=F64)
     logits = _randn(g, 32, 64, scale=2.0)
@@ -223,8 +231,10 @@ def check_negative_elbo_bernoulli(fn) -> None:
     "2.5", SECTION, "Nearest-codeword quantization, straight-through", 2, "quantize",
     "squared distances from every z_e vector to every codeword, the nearest index, then a z_q whose "
     "value is the codeword but whose gradient is the one of z_e",
+    reference=vq.quantize,
 )
 def check_quantize(fn) -> None:
+    """Exercise 2.5: compares with :func:`~course_utils.s02_vae.vq.quantize`."""
     g = generator(25)
     codebook = _randn(g, 10, 3)
     z_e = _randn(g, 64, 3, scale=1.2)
@@ -269,8 +279,10 @@ def _no_grad(grad) -> bool:
     "2.6", SECTION, "The VQ-VAE loss with its stop-gradients", 2, "vq_loss",
     "three squared norms (summed over features, averaged over the batch); .detach() is the stop-gradient sg, "
     "and z_q is the codebook row of each index",
+    reference=vq.vq_loss,
 )
 def check_vq_loss(fn) -> None:
+    """Exercise 2.6: compares with :func:`~course_utils.s02_vae.vq.vq_loss`."""
     g = generator(26)
     x = torch.rand(16, 64, generator=g, dtype=F64)
     x_rec = torch.rand(16, 64, generator=g, dtype=F64)

@@ -51,6 +51,8 @@ def reparametrize(mu, log_var, eps) -> Tensor:
 
     Returns:
         z, the broadcast shape of ``mu`` and ``eps``.
+
+    Graded in exercise 2.1 (notebook ``02_vae``).
     """
     mu, log_var, eps = as_tensor(mu, "mu"), as_tensor(log_var, "log_var"), as_tensor(eps, "eps")
     check_same_shape(mu, log_var, "mu", "log_var")
@@ -129,6 +131,8 @@ def score_function_grad(f: Callable[[Tensor], Tensor], mu, sigma, eps) -> Tensor
 
     Returns:
         Shape (..., 2): the estimates of :math:`(\partial_\mu, \partial_\sigma)`.
+
+    Graded in exercise 2.2 (notebook ``02_vae``).
     """
     mu, sigma, eps = _check_mu_sigma(mu, sigma, eps)
     fz = f(mu + sigma * eps)

@@ -136,6 +136,8 @@ def negative_elbo_gaussian(x, mu_x, log_var_x, mu_z, log_var_z) -> Tensor:
 
     Returns:
         Shape (batch,).
+
+    Graded in exercise 2.3 (notebook ``02_vae``).
     """
     return -gaussian_log_likelihood(x, mu_x, log_var_x) + kl_std_normal(mu_z, log_var_z)
 
@@ -149,6 +151,8 @@ def negative_elbo_bernoulli(x, logits, mu_z, log_var_z) -> Tensor:
 
     Returns:
         Shape (batch,).
+
+    Graded in exercise 2.4 (notebook ``02_vae``).
     """
     return -bernoulli_log_likelihood(x, logits) + kl_std_normal(mu_z, log_var_z)
 

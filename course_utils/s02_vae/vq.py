@@ -103,6 +103,8 @@ def quantize(z_e, codebook) -> Quantized:
 
     Returns:
         :class:`Quantized` (z_q of z_e's shape, indices of shape z_e.shape[:-1]).
+
+    Graded in exercise 2.5 (notebook ``02_vae``).
     """
     z_e, codebook = _check_codebook(z_e, codebook)
     indices = nearest_codeword(z_e, codebook)
@@ -134,6 +136,8 @@ def vq_loss(x, x_rec, z_e, codebook, indices, beta: float = 0.25) -> VQTerms:
 
     Returns:
         :class:`VQTerms` of scalars: (recon, codebook, commitment), commitment including beta.
+
+    Graded in exercise 2.6 (notebook ``02_vae``).
     """
     z_e, codebook = _check_codebook(z_e, codebook)
     if indices.shape != z_e.shape[:-1]:

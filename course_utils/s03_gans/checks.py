@@ -39,8 +39,10 @@ def _grid_densities(seed: int):
 @register(
     "3.1", SECTION, "The optimal discriminator D*", 1, "optimal_discriminator",
     "for a fixed generator, D* is the probability that x is real: compare how much of the density at x is p_X",
+    reference=gan.optimal_discriminator,
 )
 def check_optimal_discriminator(fn) -> None:
+    """Exercise 3.1: compares with :func:`~course_utils.s03_gans.gan.optimal_discriminator`."""
     p_x, p_theta, _ = _grid_densities(31)
     ref = gan.optimal_discriminator(p_x, p_theta)
     mistakes = [
@@ -57,8 +59,10 @@ def check_optimal_discriminator(fn) -> None:
 @register(
     "3.2", SECTION, "C(g), the value at the optimal discriminator", 2, "optimal_value",
     "plug D* into L(D, g) and integrate both expectations on the grid (a sum times dx); keep natural logs",
+    reference=gan.optimal_value_on_grid,
 )
 def check_optimal_value(fn) -> None:
+    """Exercise 3.2: compares with :func:`~course_utils.s03_gans.gan.optimal_value_on_grid`."""
     p_x, p_theta, dx = _grid_densities(32)
     ref = gan.optimal_value_on_grid(p_x, p_theta, dx)
     d = p_x / (p_x + p_theta)
@@ -88,8 +92,10 @@ def _dirichlet(shape, g) -> torch.Tensor:
 @register(
     "3.3", SECTION, "JSD between two discrete distributions", 1, "jsd_discrete",
     "compare each distribution with their mixture m = (p + q) / 2 and average the two KLs; a p_i = 0 term counts as 0",
+    reference=gan.jsd_discrete,
 )
 def check_jsd_discrete(fn) -> None:
+    """Exercise 3.3: compares with :func:`~course_utils.s03_gans.gan.jsd_discrete`."""
     g = generator(33)
     p, q = _dirichlet((12, 6), g), _dirichlet((12, 6), g)
     ref = gan.jsd_discrete(p, q)
@@ -139,8 +145,10 @@ def _check_gradient(fn, args, wrt, what):
     "3.4", SECTION, "The discriminator loss (binary cross-entropy)", 2, "discriminator_loss",
     "D = sigmoid(logit); the loss is -L(D, g): minus the batch mean of log D on real data, minus the batch mean of "
     "log(1 - D) on fakes",
+    reference=gan.discriminator_loss,
 )
 def check_discriminator_loss(fn) -> None:
+    """Exercise 3.4: compares with :func:`~course_utils.s03_gans.gan.discriminator_loss`."""
     real, fake = _logits(33, 64, 48)
     ref = gan.discriminator_loss(real, fake)
     dr, df = torch.sigmoid(real), torch.sigmoid(fake)
@@ -166,8 +174,10 @@ def check_discriminator_loss(fn) -> None:
 @register(
     "3.5", SECTION, "The non-saturating generator loss", 1, "generator_loss_nonsaturating",
     "instead of minimising log(1 - D(g(z))), the generator maximises log D(g(z)): write it as a loss to minimise",
+    reference=gan.generator_loss,
 )
 def check_generator_loss(fn) -> None:
+    """Exercise 3.5: compares with :func:`~course_utils.s03_gans.gan.generator_loss`."""
     _, fake = _logits(34, 2, 40)
     ref = gan.generator_loss(fake, "nonsaturating")
     d = torch.sigmoid(fake)
@@ -187,8 +197,10 @@ def check_generator_loss(fn) -> None:
     "3.6", SECTION, "Least-squares GAN losses", 2, "lsgan_losses",
     "a is D's target for generated data, b for real data, c what g wants D to say on its samples; "
     "square each gap and average over the batch",
+    reference=gan.lsgan_losses,
 )
 def check_lsgan_losses(fn) -> None:
+    """Exercise 3.6: compares with :func:`~course_utils.s03_gans.gan.lsgan_losses`."""
     g = generator(35)
     d_real = torch.randn(50, generator=g, dtype=torch.float64)
     d_fake = torch.randn(30, generator=g, dtype=torch.float64)
@@ -234,8 +246,10 @@ def _cycle_case(seed: int):
     "3.7", SECTION, "CycleGAN: adversarial and cycle-consistency terms", 3, "cyclegan_terms",
     "D_Y judges y (real) and g(x) (translated) with squared gaps to 1 and to 0; the cycle term goes "
     "x -> g -> f -> back to x and y -> f -> g -> back to y, with an L1 norm over coordinates and a batch mean",
+    reference=cyclegan.cyclegan_terms,
 )
 def check_cyclegan_terms(fn) -> None:
+    """Exercise 3.7: compares with :func:`~course_utils.s03_gans.cyclegan.cyclegan_terms`."""
     x, y, gm, fm, dxm, dym = _cycle_case(36)
     ref = cyclegan.cyclegan_terms(x, y, gm, fm, dxm, dym)
     with torch.no_grad():
@@ -285,8 +299,10 @@ def check_cyclegan_terms(fn) -> None:
     "3.8", SECTION, "Adaptive instance normalisation (AdaIN)", 2, "adain",
     "compute each image's per-channel mean and standard deviation over the H x W positions (keepdim helps "
     "broadcasting), normalise x with its own, then scale and shift with y's",
+    reference=adain.adain,
 )
 def check_adain(fn) -> None:
+    """Exercise 3.8: compares with :func:`~course_utils.s03_gans.adain.adain`."""
     g = generator(37)
     x = 2.0 + 1.5 * torch.randn(4, 3, 8, 8, generator=g, dtype=torch.float64)
     y = -1.0 + 0.5 * torch.randn(4, 3, 8, 8, generator=g, dtype=torch.float64) * torch.arange(

@@ -71,6 +71,8 @@ def optimal_discriminator(p_x, p_theta) -> Tensor:
 
     Returns:
         D*(x), same shape, in [0, 1].
+
+    Graded in exercise 3.1 (notebook ``03_gans``).
     """
     p_x, p_theta = _densities(p_x, p_theta)
     total = p_x + p_theta
@@ -97,6 +99,8 @@ def optimal_value_on_grid(p_x, p_theta, dx: float) -> Tensor:
 
     Equals :math:`-\log 4 + 2\,\mathrm{JSD}(p_X, p_\theta)` (:func:`jsd_on_grid`): its
     minimum :math:`-\log 4` is reached exactly at :math:`p_\theta = p_X`.
+
+    Graded in exercise 3.2 (notebook ``03_gans``).
     """
     p_x, p_theta = _densities(p_x, p_theta)
     _check_dx(dx)
@@ -130,6 +134,8 @@ def jsd_discrete(p, q) -> Tensor:
         \mathrm{JSD}(p, q) = \tfrac12 D_{KL}(p \,\|\, m) + \tfrac12 D_{KL}(q \,\|\, m), \qquad m = \tfrac{p + q}{2}
 
     Symmetric, in :math:`[0, \log 2]`, and finite even where p or q is 0. p, q: (..., K) -> (...).
+
+    Graded in exercise 3.3 (notebook ``03_gans``).
     """
     p, q = as_tensor(p, "p"), as_tensor(q, "q")
     check_same_shape(p, q, "p", "q")
@@ -162,6 +168,8 @@ def discriminator_loss(real_logits, fake_logits) -> Tensor:
 
     Returns:
         A scalar tensor (minimise it to maximise L).
+
+    Graded in exercise 3.4 (notebook ``03_gans``).
     """
     real, fake = _logits(real_logits, "real_logits"), _logits(fake_logits, "fake_logits")
     return F.softplus(-real).mean() + F.softplus(fake).mean()
@@ -175,6 +183,8 @@ def generator_loss(fake_logits, kind: GeneratorLoss = "nonsaturating") -> Tensor
 
     Both are minimised by g; their gradients differ when D confidently rejects the fakes
     (:func:`generator_logit_gradient`).
+
+    Graded in exercise 3.5 (notebook ``03_gans``).
     """
     fake = _logits(fake_logits, "fake_logits")
     if kind == "minimax":
@@ -227,6 +237,8 @@ def lsgan_losses(d_real, d_fake, a: float = 0.0, b: float = 1.0, c: float = 1.0)
 
     Returns:
         ``LSGANLosses(discriminator, generator)``, two scalar tensors.
+
+    Graded in exercise 3.6 (notebook ``03_gans``).
     """
     real, fake = _logits(d_real, "d_real"), _logits(d_fake, "d_fake")
     return LSGANLosses(((real - b) ** 2).mean() + ((fake - a) ** 2).mean(), ((fake - c) ** 2).mean())

@@ -67,8 +67,10 @@ def _w1_grid_mistakes(p, q, dx, ref):
     "4.1", SECTION, "W1 from two densities on a grid (through the CDFs)", 2, "w1_on_grid",
     "turn each density into its CDF with a cumulative sum times dx (torch.cumsum), then integrate |F - G| "
     "(a sum times dx)",
+    reference=wasserstein.w1_on_grid,
 )
 def check_w1_on_grid(fn) -> None:
+    """Exercise 4.1: compares with :func:`~course_utils.s04_wasserstein.wasserstein.w1_on_grid`."""
     mu, nu = wasserstein.slides_example()
     p, q, dx = _grid_case(mu, nu)
     ref = wasserstein.w1_on_grid(p, q, dx)
@@ -90,8 +92,10 @@ def check_w1_on_grid(fn) -> None:
     "4.2", SECTION, "W1 from two samples of the same size (sorting)", 1, "w1_samples",
     "sort both samples (torch.sort): the i-th smallest x is paired with the i-th smallest y; "
     "average the distances |x_(i) - y_(i)| over the n pairs",
+    reference=wasserstein.w1_samples,
 )
 def check_w1_samples(fn) -> None:
+    """Exercise 4.2: compares with :func:`~course_utils.s04_wasserstein.wasserstein.w1_samples`."""
     g = generator(42)
     n = 200
     x = 1.5 * torch.randn(n, generator=g, dtype=torch.float64)
@@ -159,8 +163,10 @@ def _plan_mistakes(plan, x, y):
     "4.3", SECTION, "The transport cost of a plan", 1, "transport_cost",
     "build the matrix of Euclidean distances C_ij = |x_i - y_j| (torch.cdist, or broadcasting), then sum "
     "plan * C over all pairs",
+    reference=transport.transport_cost,
 )
 def check_transport_cost(fn) -> None:
+    """Exercise 4.3: compares with :func:`~course_utils.s04_wasserstein.transport.transport_cost`."""
     g = generator(43)
     for n, m, d in ((6, 4, 2), (5, 5, 3)):
         plan, x, y = _plan_case(g, n, m, d)
@@ -179,8 +185,10 @@ def check_transport_cost(fn) -> None:
     "4.4", SECTION, "The critic loss (Kantorovich-Rubinstein)", 1, "critic_loss",
     "the critic maximises mean f(real) - mean f(fake) (expectations, no absolute values); return its negative, "
     "the loss to minimise",
+    reference=wgan.critic_loss,
 )
 def check_critic_loss(fn) -> None:
+    """Exercise 4.4: compares with :func:`~course_utils.s04_wasserstein.wgan.critic_loss`."""
     g = generator(44)
     real = 2.0 * torch.randn(64, generator=g, dtype=torch.float64) + 0.5
     fake = 2.0 * torch.randn(48, generator=g, dtype=torch.float64) - 0.5
@@ -233,8 +241,10 @@ def _flat(tensors) -> torch.Tensor:
     "4.5", SECTION, "One weight-clipping step (Algorithm 1, line 7)", 1, "clip_weights",
     "inside torch.no_grad(), clamp every parameter of the critic (weights and biases) to [-c, c] in place "
     "(p.clamp_), then return list(critic.parameters())",
+    reference=wgan.clip_weights,
 )
 def check_clip_weights(fn) -> None:
+    """Exercise 4.5: compares with :func:`~course_utils.s04_wasserstein.wgan.clip_weights`."""
     critic, c = _critic(45, 8, 0.08), 0.05
     critic(torch.ones(3, 2, dtype=torch.float64)).sum().backward()  # gradients present, as after an update
     params = [p.detach().clone() for p in critic.parameters()]
@@ -330,8 +340,10 @@ def _gp_mistakes(critic, x_real, x_fake, eps):
     "form x_hat = eps * x_real + (1 - eps) * x_fake, make it require gradients, take "
     "torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True), then average (|grad|_2 - 1)^2 over "
     "the batch",
+    reference=wgan.gradient_penalty,
 )
 def check_gradient_penalty(fn) -> None:
+    """Exercise 4.6: compares with :func:`~course_utils.s04_wasserstein.wgan.gradient_penalty`."""
     critic, x_real, x_fake, eps = _gp_case(46)
     reference = copy.deepcopy(critic)
     ref = wgan.gradient_penalty(reference, x_real, x_fake, eps)

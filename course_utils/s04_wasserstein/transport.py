@@ -105,6 +105,8 @@ def transport_cost(plan, x, y, p: float = 1.0) -> Tensor:
 
     Returns:
         A float64 tensor of shape ().
+
+    Graded in exercise 4.3 (notebook ``04_wasserstein``).
     """
     plan = as_tensor(plan, "plan", torch.float64)
     cost = cost_matrix(x, y, p)

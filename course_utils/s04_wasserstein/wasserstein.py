@@ -74,6 +74,8 @@ def w1_samples(x, y) -> Tensor:
 
     Returns:
         A float64 tensor of shape ().
+
+    Graded in exercise 4.2 (notebook ``04_wasserstein``).
     """
     x, y = _sample_1d(x, "x"), _sample_1d(y, "y")
     xs, ys = torch.sort(x).values, torch.sort(y).values
@@ -132,6 +134,8 @@ def w1_on_grid(p, q, dx: float) -> Tensor:
 
     Returns:
         A float64 tensor of shape ().
+
+    Graded in exercise 4.1 (notebook ``04_wasserstein``).
     """
     p, q = _grid_densities(p, q, dx)
     return (cdf_on_grid(p, dx) - cdf_on_grid(q, dx)).abs().sum() * dx

@@ -89,7 +89,10 @@ def kr_objective(f_real, f_fake) -> Tensor:
 
 def critic_loss(f_real, f_fake) -> Tensor:
     r"""The loss a critic minimises (Algorithm 1, line 5, ascent written as descent):
-    :math:`\frac1{m'}\sum_j f(\tilde x^{(j)}) - \frac1m \sum_i f(x^{(i)})`, shape ()."""
+    :math:`\frac1{m'}\sum_j f(\tilde x^{(j)}) - \frac1m \sum_i f(x^{(i)})`, shape ().
+
+    Graded in exercise 4.4 (notebook ``04_wasserstein``).
+    """
     return -kr_objective(f_real, f_fake)
 
 
@@ -106,6 +109,8 @@ def clip_weights(critic: nn.Module, c: float) -> list[Tensor]:
 
     Returns:
         The critic's parameters after clipping, in ``critic.parameters()`` order.
+
+    Graded in exercise 4.5 (notebook ``04_wasserstein``).
     """
     if not c > 0:
         raise ValueError(f"the clipping parameter c must be > 0, got {c}")
@@ -133,6 +138,8 @@ def gradient_penalty(critic: nn.Module, x_real, x_fake, eps) -> Tensor:
 
     Returns:
         A tensor of shape (), differentiable with respect to the critic's parameters.
+
+    Graded in exercise 4.6 (notebook ``04_wasserstein``).
     """
     x_real, x_fake = as_tensor(x_real, "x_real"), as_tensor(x_fake, "x_fake")
     if x_real.shape != x_fake.shape or x_real.ndim < 2:

@@ -16,7 +16,7 @@ from ..core import ode
 from ..core.nets import TimeMLP
 from ..grading.compare import Mistake, call_with_grad, clone_args, expect_close, generator, to_plain_tensor
 from ..grading.core import CheckFailed, register
-from . import flow_matching, probability_paths
+from . import flow_matching, flows, probability_paths
 
 SECTION = "05"
 F64 = torch.float64
@@ -57,8 +57,10 @@ def _euler_variant(v, x0, t0, t1, n, h=None, steps=None, time_at="start", clock0
     "5.1", SECTION, "Euler's scheme", 2, "euler_integrate",
     "start at x0 and repeat n_steps times: x <- x + h v(x, t), then t <- t + h, with h = (t1 - t0) / n_steps; "
     "v takes t as a tensor of shape (n, 1)",
+    reference=ode.integrate,
 )
 def check_euler_integrate(fn) -> None:
+    """Exercise 5.1: compares with :func:`~course_utils.core.ode.integrate`."""
     g = generator(51)
     x0 = torch.randn(16, 2, generator=g, dtype=F64)
     t0, t1, n = 0.2, 0.9, 7
@@ -109,8 +111,10 @@ def _path_case(seed: int):
     "5.2", SECTION, "A Gaussian path: x_t and its target velocity", 2, "sample_conditional_path",
     "x_t = alpha_t x_1 + beta_t eps, and its time derivative d_alpha_t x_1 + d_beta_t eps; "
     "call scheduler.alpha(t), .beta(t), .d_alpha(t), .d_beta(t) on the tensor t",
+    reference=probability_paths.sample_path,
 )
 def check_sample_conditional_path(fn) -> None:
+    """Exercise 5.2: compares with :func:`~course_utils.s05_flow_matching.probability_paths.sample_path`."""
     x_1, eps, t = _path_case(52)
     for name in ("linear", "cosine"):
         s = probability_paths.gaussian_path(name)
@@ -152,8 +156,10 @@ def _naive_marginal(x, t, points, var, mean_scale, velocity):
     "5.3", SECTION, "The marginal velocity of a finite target set", 3, "marginal_velocity_points",
     "weight each conditional field u_t(x | z_i) = (z_i - x) / (1 - t) by w_i(x) proportional to "
     "N(x; t z_i, (1 - t)^2 I), normalised over i (torch.softmax of the log-densities is stable)",
+    reference=probability_paths.marginal_velocity,
 )
 def check_marginal_velocity_points(fn) -> None:
+    """Exercise 5.3: compares with :func:`~course_utils.s05_flow_matching.probability_paths.marginal_velocity`."""
     g = generator(53)
     points = 2 * torch.randn(5, 2, generator=g, dtype=F64)
     x = 1.5 * torch.randn(40, 2, generator=g, dtype=F64)
@@ -206,8 +212,10 @@ def _cfm_case(seed: int):
     "5.4", SECTION, "The conditional flow matching loss", 2, "cfm_loss",
     "x_t = t x_1 + (1 - t) eps; the target is x_1 - eps (the slides' x_1 - x_0); "
     "return the batch mean of the squared norm || model(x_t, t) - target ||^2",
+    reference=flow_matching.cfm_loss,
 )
 def check_cfm_loss(fn) -> None:
+    """Exercise 5.4: compares with :func:`~course_utils.s05_flow_matching.flow_matching.cfm_loss`."""
     model, x_1, eps, t = _cfm_case(54)
     ref = flow_matching.cfm_loss(model, x_1, t, eps).detach()
     with torch.no_grad():
@@ -258,8 +266,10 @@ def _central(f: torch.Tensor, dim: int, denominator: float) -> torch.Tensor:
     "5.5", SECTION, "The divergence on a grid", 2, "divergence",
     "div f = d f_x / dx + d f_y / dy; f[i, j] sits at (x = grid[j], y = grid[i]), so x varies along dim 1 and y along "
     "dim 0; a central difference is (f[k + 1] - f[k - 1]) / (2 dx) (torch.gradient does it)",
+    reference=flows.divergence_on_grid,
 )
 def check_divergence(fn) -> None:
+    """Exercise 5.5: compares with :func:`~course_utils.s05_flow_matching.flows.divergence_on_grid`."""
     g = generator(55)
     lim = 2.0 + 0.1 * float(torch.rand((), generator=g))
     axis = torch.linspace(-lim, lim, 201, dtype=F64)
@@ -312,8 +322,10 @@ def _cfg_case(seed: int):
     "5.6", SECTION, "Classifier-free guidance", 2, "cfg_velocity",
     "call the network twice: with the labels y (guided) and with the null label model.n_labels (unguided), "
     "then combine (1 - w) v(x) + w v(x | y)",
+    reference=flow_matching.cfg_velocity,
 )
 def check_cfg_velocity(fn) -> None:
+    """Exercise 5.6: compares with :func:`~course_utils.s05_flow_matching.flow_matching.cfg_velocity`."""
     model, x, t, y = _cfg_case(56)
     with torch.no_grad():
         v_c = model(x, t, y)

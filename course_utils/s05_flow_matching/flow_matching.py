@@ -119,6 +119,8 @@ def cfm_loss(model: nn.Module, x_1: Tensor, t, eps: Tensor, path: str | probabil
 
     Returns:
         A scalar tensor (gradients flow to the model's parameters).
+
+    Graded in exercise 5.4 (notebook ``05_flow_matching``).
     """
     ps = probability_paths.sample_path(x_1, t, eps, path)
     v = model(ps.x_t, ps.t) if y is None else model(ps.x_t, ps.t, y)
@@ -297,7 +299,10 @@ def conditional_paths_through(x, t: float, points, path: str | probability_paths
 
 
 def cfg_velocity(v_uncond: Tensor, v_cond: Tensor, w: float) -> Tensor:
-    r"""Classifier-free guidance: :math:`(1 - w)\, v_t(x) + w\, v_t(x \mid y)`; w = 1 is the plain guided field."""
+    r"""Classifier-free guidance: :math:`(1 - w)\, v_t(x) + w\, v_t(x \mid y)`; w = 1 is the plain guided field.
+
+    Graded in exercise 5.6 (notebook ``05_flow_matching``).
+    """
     return (1 - w) * v_uncond + w * v_cond
 
 

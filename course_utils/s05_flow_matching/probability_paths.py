@@ -190,6 +190,8 @@ def sample_path(x_1, t, eps, path: str | GaussianPath = "linear") -> PathSample:
         t: times in [0, 1], a number or shape (n,) / (n, 1).
         eps: noise, shape (n, d) (the source sample :math:`x_0`).
         path: a scheduler or its name.
+
+    Graded in exercise 5.2 (notebook ``05_flow_matching``).
     """
     x_1 = as_points(x_1, "x_1")
     eps = as_tensor(eps, "eps", x_1.dtype)
@@ -257,6 +259,8 @@ def marginal_velocity(x, t, points, path: str | GaussianPath = "linear", weights
         points: the target set z_i, shape (m, d); weights: pi_i, shape (m,) (default uniform).
     Returns:
         shape (n, d).
+
+    Graded in exercise 5.3 (notebook ``05_flow_matching``).
     """
     x = as_points(x, "x")
     points, weights = _target_set(points, x, weights)
@@ -319,6 +323,8 @@ def score_to_velocity(score, x, t, path: str | GaussianPath = "linear") -> Tenso
               - \dot\beta_t \beta_t\Big) \nabla \log p_t(x)
 
     score, x: shape (n, d). Returns shape (n, d).
+
+    Graded in exercise 6.5 (notebook ``06_sde_langevin``).
     """
     x = as_points(x, "x")
     score = as_tensor(score, "score", x.dtype)

@@ -38,8 +38,10 @@ def _zero_row(w: torch.Tensor) -> torch.Tensor:
     "6.1", SECTION, "Simulating Brownian paths", 1, "brownian_paths",
     "start at W_0 = 0 and add one increment sqrt(h) * eps[k] per step (a cumulative sum over the time axis, "
     "axis 0); return n_steps + 1 rows",
+    reference=sde.brownian_paths,
 )
 def check_brownian_paths(fn) -> None:
+    """Exercise 6.1: compares with :func:`~course_utils.s06_sde_langevin.sde.brownian_paths`."""
     g = generator(61)
     for n_steps, n, d, h in ((50, 30, 2, 0.02), (8, 5, 1, 0.25)):
         eps = _f64(n_steps, n, d, g=g)
@@ -72,8 +74,10 @@ def _em_drift(x, t):
     "6.2", SECTION, "One Euler-Maruyama step", 1, "euler_maruyama_step",
     "X_{t+h} = X_t + h * drift(X_t, t) + sqrt(h) * sigma_t * eps: the drift is evaluated at the current "
     "point and time, and the noise scales with sqrt(h)",
+    reference=sde.euler_maruyama_step,
 )
 def check_euler_maruyama_step(fn) -> None:
+    """Exercise 6.2: compares with :func:`~course_utils.s06_sde_langevin.sde.euler_maruyama_step`."""
     g = generator(62)
     x = _f64(40, 2, g=g, scale=1.5)
     eps = _f64(40, 2, g=g)
@@ -118,8 +122,10 @@ def _score_with(x, means, variances, r):
     "6.3", SECTION, "The score of a Gaussian mixture", 2, "mixture_score",
     "grad log p(x) = sum_k r_k(x) (m_k - x) / s_k^2, with the responsibilities r_k(x) = p(k | x) "
     "(a softmax of log pi_k + log N(x; m_k, s_k^2 I) over k)",
+    reference=sde.mixture_score,
 )
 def check_mixture_score(fn) -> None:
+    """Exercise 6.3: compares with :func:`~course_utils.s06_sde_langevin.sde.mixture_score`."""
     x, weights, means, variances = _mixture_case(63)
     mix = GaussianMixture(weights, means, variances)
     ref = mix.score(x)
@@ -168,8 +174,10 @@ def _langevin_score(x):
     "6.4", SECTION, "One Langevin step", 2, "langevin_step",
     "X + eta * score(X) + sqrt(2 * eta) * xi: the drift climbs log p, and the noise must match the step "
     "(its variance is 2 eta)",
+    reference=langevin.langevin_step,
 )
 def check_langevin_step(fn) -> None:
+    """Exercise 6.4: compares with :func:`~course_utils.s06_sde_langevin.langevin.langevin_step`."""
     g = generator(64)
     x = _f64(60, 2, g=g, scale=1.5)
     xi = _f64(60, 2, g=g)
@@ -207,8 +215,10 @@ def check_langevin_step(fn) -> None:
 @register(
     "6.5", SECTION, "Converting a score into a velocity", 2, "score_to_velocity",
     "u_t(x) = (d_alpha_t / alpha_t) x + (beta_t^2 d_alpha_t / alpha_t - d_beta_t beta_t) score",
+    reference=probability_paths.score_to_velocity,
 )
 def check_score_to_velocity(fn) -> None:
+    """Exercise 6.5: compares with :func:`~course_utils.s05_flow_matching.probability_paths.score_to_velocity`."""
     g = generator(65)
     n = 40
     x, score = _f64(n, 2, g=g, scale=1.5), _f64(n, 2, g=g, scale=2.0)
@@ -240,8 +250,10 @@ def check_score_to_velocity(fn) -> None:
 @register(
     "6.6", SECTION, "The drift of an SDE that follows p_t", 1, "sde_drift",
     "Theorem 2: add (sigma_t^2 / 2) times the score to the velocity",
+    reference=sde.sde_drift,
 )
 def check_sde_drift(fn) -> None:
+    """Exercise 6.6: compares with :func:`~course_utils.s06_sde_langevin.sde.sde_drift`."""
     g = generator(66)
     v, score = _f64(30, 2, g=g), _f64(30, 2, g=g, scale=3.0)
     sigma = 0.3 + 1.4 * torch.rand(30, 1, generator=g, dtype=torch.float64)
@@ -280,8 +292,10 @@ def _dsm_case(seed: int):
     "6.7", SECTION, "The denoising score matching loss", 2, "dsm_loss",
     "x = alpha_t z + beta_t eps; the conditional score there is -eps / beta_t; average "
     "||score_model(x, t) + eps / beta_t||^2 (summed over coordinates) over the batch",
+    reference=score_matching.dsm_loss,
 )
 def check_dsm_loss(fn) -> None:
+    """Exercise 6.7: compares with :func:`~course_utils.s06_sde_langevin.score_matching.dsm_loss`."""
     model, z, t, eps = _dsm_case(67)
     s = probability_paths.gaussian_path("linear")
     a, b = s.alpha(t), s.beta(t)

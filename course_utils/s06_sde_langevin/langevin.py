@@ -70,6 +70,8 @@ def langevin_step(score: Score, x: Tensor, eta: float, xi: Tensor, alpha: float 
         eta: the step size, > 0.
         xi: standard normal noise, shape (n, d).
         alpha: the noise scale; leave None for the matched chain that samples p.
+
+    Graded in exercise 6.4 (notebook ``06_sde_langevin``).
     """
     alpha = _check_step(eta, alpha)
     x = as_tensor(x, "x")

@@ -78,6 +78,8 @@ def dsm_loss(score_model: Callable[[Tensor, Tensor], Tensor], z, t, eps, alpha_t
 
     Returns:
         A scalar: the squared norm sums over coordinates, the mean runs over the batch.
+
+    Graded in exercise 6.7 (notebook ``06_sde_langevin``).
     """
     z, eps = as_tensor(z, "z"), as_tensor(eps, "eps")
     check_same_shape(z, eps, "z", "eps")

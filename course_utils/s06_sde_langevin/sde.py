@@ -88,6 +88,8 @@ def brownian_paths(eps, h: float) -> Tensor:
 
     Returns:
         W at times 0, h, ..., n_steps h: shape (n_steps + 1, n, d), the first row zero.
+
+    Graded in exercise 6.1 (notebook ``06_sde_langevin``).
     """
     eps = as_tensor(eps, "eps")
     if eps.ndim != 3:
@@ -135,6 +137,8 @@ def euler_maruyama_step(v: VectorField, x: Tensor, t: float, h: float, sigma_t: 
         h: the step (negative to integrate backwards in time; the noise then scales with sqrt(|h|)).
         sigma_t: the diffusion coefficient at t, >= 0.
         eps: standard normal noise, shape (n, d).
+
+    Graded in exercise 6.2 (notebook ``06_sde_langevin``).
     """
     check_same_shape(x, eps, "x", "eps")
     if not sigma_t >= 0:
@@ -220,6 +224,8 @@ def sde_drift(velocity, score, sigma_t) -> Tensor:
     r"""The drift of Theorem 2: :math:`u_t(x) + \frac{\sigma_t^2}{2}\nabla\log p_t(x)`.
 
     velocity, score: shape (n, d); sigma_t: a number or a tensor broadcasting against them, (n, 1).
+
+    Graded in exercise 6.6 (notebook ``06_sde_langevin``).
     """
     velocity, score = as_tensor(velocity, "velocity"), as_tensor(score, "score")
     check_same_shape(velocity, score, "velocity", "score")
@@ -265,7 +271,10 @@ class MixtureScore:
 
 
 def mixture_score(x: Tensor, weights, means, variances) -> Tensor:
-    """The score of a Gaussian mixture at x (n, d): :class:`MixtureScore` built and called once. Shape (n, d)."""
+    """The score of a Gaussian mixture at x (n, d): :class:`MixtureScore` built and called once. Shape (n, d).
+
+    Graded in exercise 6.3 (notebook ``06_sde_langevin``).
+    """
     return MixtureScore(weights, means, variances, x.dtype)(x)
 
 

@@ -50,8 +50,10 @@ def _col(values: Tensor, idx: Tensor) -> Tensor:
 @register(
     "7.1", SECTION, "abar_t from a beta schedule", 1, "alpha_bar",
     "alpha_t = 1 - beta_t, and abar_t multiplies alpha_1, ..., alpha_t (torch.cumprod); entry t - 1 is abar_t",
+    reference=dm.alpha_bar,
 )
 def check_alpha_bar(fn) -> None:
+    """Exercise 7.1: compares with :func:`~course_utils.s07_ddpm.diffusion.alpha_bar`."""
     for s, what in ((_linear(), "Ho et al.'s linear schedule (T = 1000, beta from 1e-4 to 0.02)"),
                     (_random_schedule(71), "a random increasing schedule with T = 50")):
         b = s.betas
@@ -100,8 +102,10 @@ def _kernel_mistakes(x0: Tensor, t: Tensor, eps: Tensor, s: dm.NoiseSchedule) ->
     "7.2", SECTION, "Sampling the diffusion kernel q(x_t | x_0)", 2, "q_sample",
     "x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, with abar_t = abar[t - 1]; index with the tensor t and add "
     "a trailing axis ([:, None]) so that each row gets its own abar_t",
+    reference=dm.q_sample,
 )
 def check_q_sample(fn) -> None:
+    """Exercise 7.2: compares with :func:`~course_utils.s07_ddpm.diffusion.q_sample`."""
     s = _linear()
     x0, t, eps = _q_sample_case(72, 64, 2, s, s.T - 1)
     expect_close(fn(*clone_args(x0, t, eps, s.betas)), dm.q_sample(x0, t, eps, s),
@@ -161,8 +165,10 @@ def _loss_mistakes(model, x0, t, eps, s: dm.NoiseSchedule) -> list[Mistake]:
     "7.3", SECTION, "The DDPM training loss", 2, "ddpm_loss",
     "noise x_0 to x_t with the kernel, ask eps_model(x_t, t) for the noise, and average ||eps - eps_theta||^2 "
     "(a sum over coordinates) over the batch",
+    reference=dm.eps_loss,
 )
 def check_ddpm_loss(fn) -> None:
+    """Exercise 7.3: compares with :func:`~course_utils.s07_ddpm.diffusion.eps_loss`."""
     s = _linear()
     g = generator(75)
     x0 = torch.randn(48, 3, generator=g, dtype=torch.float64)
@@ -230,8 +236,10 @@ def _ancestral_mistakes(x_t, t: int, eps_hat, z, s: dm.NoiseSchedule) -> list[Mi
     "7.4", SECTION, "One reverse (ancestral) step", 3, "ancestral_step",
     "x_{t-1} = (x_t - (1 - alpha_t) / sqrt(1 - abar_t) eps_hat) / sqrt(alpha_t) + sigma_t z with sigma_t^2 = beta_t "
     "(a variance), and z = 0 at the last step, t = 1",
+    reference=dm.ancestral_step,
 )
 def check_ancestral_step(fn) -> None:
+    """Exercise 7.4: compares with :func:`~course_utils.s07_ddpm.diffusion.ancestral_step`."""
     s = _linear()
     for k, t in enumerate((500, 2, s.T)):
         x_t, eps_hat, z = _step_case(78 + k)
@@ -284,8 +292,10 @@ def _ddim_mistakes(x_t, t: int, t_prev: int, eps_hat, s: dm.NoiseSchedule) -> li
     "7.5", SECTION, "One DDIM step (eta = 0)", 2, "ddim_step",
     "estimate x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t), then move it to step t_prev: "
     "sqrt(abar_{t'}) x0_hat + sqrt(1 - abar_{t'}) eps_hat, with abar_0 = 1 when t_prev = 0",
+    reference=ddim.ddim_step,
 )
 def check_ddim_step(fn) -> None:
+    """Exercise 7.5: compares with :func:`~course_utils.s07_ddpm.ddim.ddim_step`."""
     s = _linear()
     for k, (t, t_prev) in enumerate(((800, 600), (s.T, s.T - 20), (60, 0))):
         x_t, eps_hat, _ = _step_case(84 + k)
@@ -306,8 +316,10 @@ def check_ddim_step(fn) -> None:
 @register(
     "7.6", SECTION, "From noise prediction to score", 1, "eps_to_score",
     "the kernel's score is -(x_t - sqrt(abar_t) x_0) / (1 - abar_t) = -eps / sqrt(1 - abar_t); abar_t = abar[t - 1]",
+    reference=dm.eps_to_score,
 )
 def check_eps_to_score(fn) -> None:
+    """Exercise 7.6: compares with :func:`~course_utils.s07_ddpm.diffusion.eps_to_score`."""
     for k, s in enumerate((_linear(), _random_schedule(89))):
         g = generator(90 + k)
         eps_hat = torch.randn(40, 2, generator=g, dtype=torch.float64)

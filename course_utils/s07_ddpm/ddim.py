@@ -133,6 +133,8 @@ def ddim_step(x_t, t: int, t_prev: int, eps_hat, schedule: NoiseSchedule, eta: f
 
     Returns:
         :math:`x_{t'}`, shape (n, d).
+
+    Graded in exercise 7.5 (notebook ``07_ddpm``).
     """
     x_t = as_points(x_t, "x_t")
     eps_hat = as_tensor(eps_hat, "eps_hat", x_t.dtype)

@@ -122,7 +122,10 @@ SCHEDULES: dict[str, Callable[[int], Tensor]] = {"linear": linear_betas, "cosine
 
 
 def alpha_bar(betas) -> Tensor:
-    r""":math:`\bar\alpha_t = \prod_{s=1}^t (1 - \beta_s)` for t = 1..T; betas (T,) -> (T,), same indexing."""
+    r""":math:`\bar\alpha_t = \prod_{s=1}^t (1 - \beta_s)` for t = 1..T; betas (T,) -> (T,), same indexing.
+
+    Graded in exercise 7.1 (notebook ``07_ddpm``).
+    """
     betas = _betas(betas)
     return torch.cumprod(1 - betas, dim=0)
 
@@ -307,6 +310,8 @@ def q_sample(x0, t, eps, schedule: NoiseSchedule) -> Tensor:
     .. math:: x_t = \sqrt{\bar\alpha_t}\, x_0 + \sqrt{1 - \bar\alpha_t}\,\varepsilon
 
     x0, eps: (n, d); t: int or (n,) steps in 1..T. Returns (n, d).
+
+    Graded in exercise 7.2 (notebook ``07_ddpm``).
     """
     x0 = as_points(x0, "x0")
     eps = as_tensor(eps, "eps", x0.dtype)
@@ -363,6 +368,8 @@ def eps_to_score(eps_hat, t, schedule: NoiseSchedule) -> Tensor:
 
     (The kernel's score is :math:`\nabla \log q(x_t \mid x_0) = -(x_t - \sqrt{\bar\alpha_t} x_0)/(1 - \bar\alpha_t)
     = -\varepsilon / \sqrt{1 - \bar\alpha_t}`.) eps_hat: (n, d). Returns (n, d).
+
+    Graded in exercise 7.6 (notebook ``07_ddpm``).
     """
     eps_hat = as_points(eps_hat, "eps_hat")
     return (-1 / (1 - schedule.at(schedule.abar, t, eps_hat)).sqrt()).to(eps_hat.dtype) * eps_hat
@@ -397,6 +404,8 @@ def eps_loss(eps_model, x0, t, eps, schedule: NoiseSchedule) -> Tensor:
 
     Returns:
         A scalar tensor (differentiable in the model's parameters).
+
+    Graded in exercise 7.3 (notebook ``07_ddpm``).
     """
     x0 = as_points(x0, "x0")
     steps = check_steps(t, schedule.T, x0.shape[0])
@@ -445,6 +454,8 @@ def ancestral_step(x_t, t: int, eps_hat, z, schedule: NoiseSchedule, variance: V
 
     Returns:
         :math:`x_{t-1}`, shape (n, d).
+
+    Graded in exercise 7.4 (notebook ``07_ddpm``).
     """
     check_int(t, "t", what="one int step: every point at the same step")
     mean = p_mean(x_t, t, eps_hat, schedule)

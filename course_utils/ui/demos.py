@@ -49,7 +49,8 @@ class DemoSpec:
 
 #: Every registered demo, by (section, name).
 DEMOS: Registry[DemoSpec] = Registry("demo", key=lambda s: (s.section, s.name),
-                                     order=lambda s: (s.section, s.order, s.name), origin=lambda s: defined_by(s.factory))
+                                     order=lambda s: (s.section, s.order, s.name),
+                                     origin=lambda s: defined_by(s.factory))
 
 
 def demo(*, section: str, title: str, order: int = 0, simulates: bool = False):

@@ -165,3 +165,32 @@ def test_a_student_function_that_mutates_the_callable_arguments_still_gets_a_res
 
     r = run_check(get(ex_id), fn)
     assert (r.status, r.points) == ("failed", 0)
+
+
+# --- from a check to its reference and back --------------------------------------------------------
+
+VIEWS = (".plots", ".widgets", ".checks", ".models", "course_utils.ui", "course_utils.grading")
+
+
+@pytest.mark.parametrize("ex_id", EXERCISES)
+def test_each_check_names_its_reference_and_the_reference_names_the_exercise(ex_id):
+    from course_tools.build import find_sources
+
+    e = get(ex_id)
+    reference = inspect.unwrap(e.reference)
+    assert inspect.isfunction(reference), f"exercise {ex_id}: register(..., reference=) names no function"
+    assert reference.__module__.startswith("course_utils.") and not any(v in reference.__module__ for v in VIEWS)
+    notebook = next(s.name for s in find_sources() if s.section == e.section)
+    assert f"Graded in exercise {ex_id} (notebook ``{notebook}``)." in " ".join(reference.__doc__.split())
+    assert f"Exercise {ex_id}: compares with :func:`~{reference.__module__}.{reference.__name__}`" in e.check.__doc__
+
+
+def test_every_graded_in_note_belongs_to_a_registered_exercise():
+    import re
+
+    from course_tools import ROOT
+
+    linked = {e.id for e in exercises()}
+    for path in (ROOT / "course_utils").rglob("*.py"):
+        for ex_id in re.findall(r"Graded in exercises? (\d+\.\d+)", path.read_text()):
+            assert ex_id in linked, f"{path.relative_to(ROOT)} names exercise {ex_id}, which is not registered"

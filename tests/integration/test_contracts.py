@@ -1,4 +1,4 @@
-"""The import-linter contracts (pyproject.toml) can fail: each is broken by a planted import on a copy of the package.
+"""The import-linter contracts (.importlinter) can fail: each is broken by a planted import on a copy of the package.
 
 ``make check`` runs ``lint-imports`` on the real tree (every contract kept); here the same contracts run on a copy
 where one line per contract breaks the rule it states, and each must be reported broken.
@@ -35,7 +35,7 @@ PLANTED = {
 
 def _lint(root: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(root)}
-    return subprocess.run([str(LINT), "--no-cache", "--config", str(root / "pyproject.toml")], cwd=root, env=env,
+    return subprocess.run([str(LINT), "--no-cache", "--config", str(root / ".importlinter")], cwd=root, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -51,7 +51,7 @@ def copy(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("course")
     for folder in ("course_utils", "course_tools"):
         shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
+    shutil.copy(ROOT / ".importlinter", root / ".importlinter")
     return root
 
 

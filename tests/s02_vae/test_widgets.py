@@ -1,4 +1,4 @@
-"""Section 02's demos: what they compute (the generic checks of every demo are in test_widgets.py)."""
+"""Section 02's demos: what they compute (the generic checks of every demo are in tests/ui/test_demos.py)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Section 03's demos: what they compute (the generic checks of every demo are in test_widgets.py)."""
+"""Section 03's demos: what they compute (the generic checks of every demo are in tests/ui/test_demos.py)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ SECTION_03 = {"gan_equilibrium_demo", "gan_lab_demo", "cgan_label_demo", "adain_
 SPECS = demos("03")
 
 
-@pytest.fixture(scope="module")
-def built():
-    return {s.name: s.build() for s in SPECS}
+@pytest.fixture
+def built(course_demos):
+    """The section's demos, built once per test run (tests/conftest.py), controls at their start values."""
+    return course_demos("03")
 
 
 def test_section_03_demos_are_registered():

@@ -1,4 +1,4 @@
-"""Section 05's demos: what they compute (the generic checks of every demo are in test_widgets.py)."""
+"""Section 05's demos: what they compute (the generic checks of every demo are in tests/ui/test_demos.py)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ SECTION_05 = {"flow_field_demo", "flow_lens_demo", "flow_continuity_demo", "flow
 SPECS = demos("05")
 
 
-@pytest.fixture(scope="module")
-def built():
-    return {s.name: s.build() for s in SPECS}
+@pytest.fixture
+def built(course_demos):
+    """The section's demos, built once per test run (tests/conftest.py), controls at their start values."""
+    return course_demos("05")
 
 
 def test_section_05_demos_are_registered():

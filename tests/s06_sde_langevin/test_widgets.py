@@ -1,4 +1,4 @@
-"""Section 06's demos: what they compute (the generic checks of every demo are in test_widgets.py)."""
+"""Section 06's demos: what they compute (the generic checks of every demo are in tests/ui/test_demos.py)."""
 
 from __future__ import annotations
 

@@ -1,14 +1,13 @@
-"""Section 07's demos: what they compute (the generic checks of every demo are in test_widgets.py).
+"""Section 07's demos: what they compute (the generic checks of every demo are in tests/ui/test_demos.py).
 
-The demos' own models train once per module, with few steps (quality is not what is tested), so the
-file stays fast. What the demos compute is checked against the reference math.
+The demos' own models train once per test run, with few steps (quality is not what is tested; see
+tests/conftest.py), so the file stays fast. What the demos compute is checked against the reference math.
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
-from helpers import small_demo_models
 
 from course_utils.s07_ddpm import ddim
 from course_utils.ui.demos import demos
@@ -17,11 +16,10 @@ SECTION_07 = {"ddpm_schedule_demo", "ddpm_reverse_demo", "ddim_steps_demo", "ddi
 SPECS = demos("07")
 
 
-@pytest.fixture(scope="module")
-def built():
-    """Each demo built once, its models trained with few steps; the steps are restored afterwards."""
-    with small_demo_models():
-        yield {s.name: s.build() for s in SPECS}
+@pytest.fixture
+def built(course_demos):
+    """The section's demos, built once per test run (tests/conftest.py), controls at their start values."""
+    return course_demos("07")
 
 
 def test_section_07_demos_are_registered():

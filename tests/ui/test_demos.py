@@ -11,7 +11,7 @@ import io
 
 import ipywidgets as widgets
 import pytest
-from helpers import PNG_MAGIC, png, small_demo_models
+from helpers import PNG_MAGIC, png
 from helpers import other_value as _other_value
 from PIL import Image
 
@@ -22,37 +22,16 @@ from course_utils.ui.demos import DEMOS, DemoSpec, demo, demos
 SPECS = demos()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def small_models():
-    """Demos that train their own models (modules with DEMO_STEPS) train few steps here; restored afterwards."""
-    with small_demo_models() as modules:
-        yield modules
-
-
-@pytest.fixture(scope="module")
-def built_demos(small_models):
-    return {}
-
-
 @pytest.fixture(params=SPECS, ids=[f"{s.section}/{s.name}" for s in SPECS])
 def spec(request):
     return request.param
 
 
 @pytest.fixture
-def built(spec, built_demos):
-    """The spec's demo, built once for the module; each test gets it with its controls back at their start values
+def built(spec, course_demos):
+    """The spec's demo, built once per test run; each test gets it with its controls back at their start values
     (a control's effect may depend on the others: at 1 DDIM step, eta changes nothing)."""
-    key = (spec.section, spec.name)
-    if key not in built_demos:
-        d = spec.build()
-        built_demos[key] = (d, d.values)
-    d, start = built_demos[key]
-    with d.hold():
-        for name, value in start.items():
-            d.controls[name].value = value
-    assert d.last_error is None
-    return d
+    return course_demos(spec.section)[spec.name]
 
 
 # --- registry -----------------------------------------------------------------------
