@@ -67,8 +67,9 @@ def _report():
              "budget_seconds": 15.0, "accuracy": 0.93, "classifier_accuracy": 0.97, "coverage": 1.0,
              "status": "MISS"},
         ],
-        "check": {"measured": True, "total_seconds": 301.5, "finished": "2025-01-01T10:00:00", "stages": [{}] * 6,
-                  "failed_stages": []},
+        "check": {"measured": True, "total_seconds": 701.5, "finished": "2025-01-01T10:00:00", "stages": [{}] * 6,
+                  "failed_stages": [], "by_stage": {"lint": 11.5, "unit": 290.0, "browser": 400.0},
+                  "make_check_seconds": 301.5},
         "misses": ["slow (MISS)", "sluggish_demo (MISS)"],
     }
 
@@ -89,7 +90,8 @@ def test_the_table_marks_misses_and_only_misses():
     assert "180.0 ms" in _line(text, "sluggish_demo") and "100 ms" in _line(text, "sluggish_demo")
     assert "ratio 2.50 / 1.25" in _line(text, "bad_gan")
     assert "medians (ms): a 20, b skipped" in text
-    assert "make check: 301.5 s in total, finished 2025-01-01T10:00:00" in text
+    assert ("make check: 302 s (the latest time of each stage: lint 12 s, unit 290 s, browser 400 s; "
+            "finished 2025-01-01T10:00:00)") in text
     assert "2 miss(es)" in text
 
 
@@ -245,6 +247,14 @@ def test_check_times_are_read_with_their_date(tmp_path):
     times = bench.read_check_times(path)
     assert times["measured"] and times["total_seconds"] == 83.2 and times["finished"] == "2025-05-01T12:00:00"
     assert times["failed_stages"] == ["2 tests"]
+    path.write_text(json.dumps({"stages": [{"name": "lint: ruff", "seconds": 3.0, "ok": True},
+                                           {"name": "lint: contracts", "seconds": 1.0, "ok": True},
+                                           {"name": "unit", "seconds": 80.0, "ok": True},
+                                           {"name": "browser", "seconds": 400.0, "ok": True}],
+                                "total_seconds": 484.0, "finished": "2026-12-06T12:00:00"}))
+    times = bench.read_check_times(path)
+    assert times["by_stage"] == {"lint": 4.0, "unit": 80.0, "browser": 400.0}
+    assert times["make_check_seconds"] == 84.0  # colab and browser are not make check's
     path.write_text("{not json")
     assert bench.read_check_times(path)["note"].startswith("unreadable")
 
