@@ -81,3 +81,11 @@ def _built_demos():
 def course_demos(_built_demos):
     """``course_demos("07")["ddim_eta_demo"]``: a registered demo built once per test run, its controls reset."""
     return lambda section: _DemosOfASection(section, _built_demos)
+
+
+@pytest.fixture
+def built(request, course_demos):
+    """In a section's test folder (tests/s07_ddpm/): ``built["ddim_eta_demo"]``, that section's demos as
+    :func:`course_demos` gives them."""
+    folder = next(p for p in request.path.parts if p.startswith("s") and p[1:3].isdigit() and "_" in p)
+    return course_demos(folder[1:3])

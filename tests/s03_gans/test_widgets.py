@@ -15,12 +15,6 @@ SECTION_03 = {"gan_equilibrium_demo", "gan_lab_demo", "cgan_label_demo", "adain_
 SPECS = demos("03")
 
 
-@pytest.fixture
-def built(course_demos):
-    """The section's demos, built once per test run (tests/conftest.py), controls at their start values."""
-    return course_demos("03")
-
-
 def test_section_03_demos_are_registered():
     assert {s.name for s in SPECS} == SECTION_03
     assert {s.name for s in SPECS if s.simulates} == {"gan_lab_demo"}

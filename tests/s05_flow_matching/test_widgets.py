@@ -16,12 +16,6 @@ SECTION_05 = {"flow_field_demo", "flow_lens_demo", "flow_continuity_demo", "flow
 SPECS = demos("05")
 
 
-@pytest.fixture
-def built(course_demos):
-    """The section's demos, built once per test run (tests/conftest.py), controls at their start values."""
-    return course_demos("05")
-
-
 def test_section_05_demos_are_registered():
     assert {s.name for s in SPECS} == SECTION_05
     assert {s.name for s in SPECS if s.simulates} == {"flow_field_demo", "flow_guidance_demo"}

@@ -16,12 +16,6 @@ SECTION_07 = {"ddpm_schedule_demo", "ddpm_reverse_demo", "ddim_steps_demo", "ddi
 SPECS = demos("07")
 
 
-@pytest.fixture
-def built(course_demos):
-    """The section's demos, built once per test run (tests/conftest.py), controls at their start values."""
-    return course_demos("07")
-
-
 def test_section_07_demos_are_registered():
     assert {s.name for s in SPECS} == SECTION_07
     assert {s.name for s in SPECS if s.simulates} == {"ddim_eta_demo"}
