@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from course_utils.core.registry import SECTION_FOLDER
+
 ROOT = Path(__file__).resolve().parent
 KINDS = ("unit", "integration", "notebook", "browser")
 
@@ -46,9 +48,9 @@ def pytest_addoption(parser):
 
 def _of_section(item, section: str) -> bool:
     path = Path(str(item.fspath)).resolve()
-    folders = [part for part in path.parts if part.startswith("s") and part[1:3].isdigit() and "_" in part]
+    folders = [m.group(1) for part in path.parts if (m := SECTION_FOLDER.match(part))]
     if folders:
-        return folders[0][1:3] == section
+        return folders[0] == section
     ex_id = getattr(getattr(item, "callspec", None), "params", {}).get("ex_id")
     return ex_id is not None and ex_id.split(".")[0].zfill(2) == section
 

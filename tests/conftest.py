@@ -37,10 +37,10 @@ def empty_model_registry(monkeypatch):
     """An empty registry of trained models for the test (the course's own are never trained), discovery off;
     the real one is back after the test."""
     from course_utils.core import trained
-    from course_utils.core.registry import Registry, defined_by
 
-    empty = Registry("model", key=lambda s: s.name, order=lambda s: (s.section, s.name),
-                     origin=lambda s: defined_by(s.factory))
+    empty = trained.MODELS.copy()
+    for spec in empty.all():
+        empty.remove(spec.name)
     monkeypatch.setattr(trained, "MODELS", empty)
     monkeypatch.setattr(trained, "discover", lambda *a, **k: [])
     return empty
@@ -87,5 +87,7 @@ def course_demos(_built_demos):
 def built(request, course_demos):
     """In a section's test folder (tests/s07_ddpm/): ``built["ddim_eta_demo"]``, that section's demos as
     :func:`course_demos` gives them."""
-    folder = next(p for p in request.path.parts if p.startswith("s") and p[1:3].isdigit() and "_" in p)
-    return course_demos(folder[1:3])
+    from course_utils.core.registry import SECTION_FOLDER
+
+    section = next(m.group(1) for part in request.path.parts if (m := SECTION_FOLDER.match(part)))
+    return course_demos(section)

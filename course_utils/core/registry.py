@@ -23,12 +23,13 @@ from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from typing import Generic, TypeVar
 
-__all__ = ["ROLES", "Registry", "defined_by", "discover", "section_id", "section_packages"]
+__all__ = ["ROLES", "SECTION_FOLDER", "Registry", "defined_by", "discover", "section_id", "section_packages"]
 
 #: The roles a section module can play; :func:`discover` imports one role at a time.
 ROLES = ("checks", "plots", "widgets", "models")
 _PACKAGE = "course_utils"
-_SECTION = re.compile(r"^s(\d\d)_[a-z][a-z0-9_]*$")
+#: A section's folder name, in the package and in tests/: ``s05_flow_matching`` (group 1: the id ``05``).
+SECTION_FOLDER = re.compile(r"^s(\d\d)_[a-z][a-z0-9_]*$")
 _ID = re.compile(r"^\d{1,2}$")
 
 T = TypeVar("T")
@@ -51,7 +52,7 @@ def section_packages() -> dict[str, str]:
     root = Path(__file__).resolve().parent.parent
     found = {}
     for info in pkgutil.iter_modules([str(root)]):
-        match = _SECTION.match(info.name)
+        match = SECTION_FOLDER.match(info.name)
         if info.ispkg and match:
             found[match.group(1)] = f"{_PACKAGE}.{info.name}"
     return dict(sorted(found.items()))
