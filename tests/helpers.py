@@ -37,6 +37,41 @@ def assert_fails(ex_id: str, fn, hint: str | None = None) -> Result:
     return r
 
 
+#: How many grading secrets every check is tried under (checks take milliseconds; see test_every_exercise).
+SECRETS = 200
+
+
+@contextmanager
+def grading_secret(secret, student: str = "student"):
+    """Checks draw the hidden inputs the class grader would give ``student`` under ``secret``."""
+    from course_utils.grading.compare import for_student, set_hidden_salt
+
+    set_hidden_salt(secret)
+    try:
+        with for_student(student):
+            yield
+    finally:
+        set_hidden_salt(0)
+
+
+def assert_passes_for_secrets(ex_id: str, fn, n: int = SECRETS) -> None:
+    """``fn`` earns full marks under ``n`` grading secrets (an instructor may pick any secret)."""
+    failed = []
+    for k in range(n):
+        with grading_secret(f"secret-{k}", f"student-{k % 7}"):
+            r = grade(ex_id, fn)
+        if r.status != "passed":
+            failed.append((k, r.message))
+    assert not failed, f"{len(failed)} of {n} secrets fail a correct answer, e.g. {failed[:3]}"
+
+
+def assert_fails_for_secrets(ex_id: str, fn, n: int = 20, hint: str | None = None) -> None:
+    """``fn`` earns nothing under ``n`` grading secrets (and, with ``hint``, is told so each time)."""
+    for k in range(n):
+        with grading_secret(f"secret-{k}", f"student-{k % 7}"):
+            assert_fails(ex_id, fn, hint)
+
+
 def other_value(control):
     """A value of a demo control in range and different from the current one."""
     if hasattr(control, "options") and control.options:

@@ -8,30 +8,64 @@ mistake it looks like; that is the feedback that teaches.
 
 from __future__ import annotations
 
+import hashlib
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from .core import CheckFailed
+from .core import CheckFailed, current_exercise
 
 __all__ = ["Mistake", "to_plain_tensor", "expect_close", "clone_args", "generator", "set_hidden_salt",
-           "call_with_grad"]
+           "for_student", "hidden_seed", "call_with_grad", "call_with_state", "state_of"]
 
-# Added to every check's seed by the class grader, so its inputs differ from the ones the
-# notebook's check() used (hard-coded outputs fail); 0 in a student's notebook.
-_hidden_salt = 0
+# The course's grading secret. The class grader sets it (``--secret``/``--salt``); a student's
+# notebook never does, so there every check sees the inputs written in it.
+_secret: str = ""
+# Whose notebook is being graded: set per student (and per thread) by the class grader.
+_student: ContextVar[str] = ContextVar("student", default="")
 
 
-def set_hidden_salt(salt: int) -> None:
-    """Shift every check's random inputs (the grade command calls this; notebooks never do)."""
-    global _hidden_salt
-    _hidden_salt = int(salt)
+def set_hidden_salt(secret) -> None:
+    """Set the course's grading secret (an int or a string; 0 or "" switch hidden inputs off).
+
+    The grade command calls this; notebooks never do. The secret is hashed into each check's
+    seeds (see :func:`hidden_seed`) and never leaves the grader's process.
+    """
+    global _secret
+    _secret = "" if secret in (0, "0", "", None) else str(secret)
+
+
+@contextmanager
+def for_student(student: str):
+    """Within the block, checks draw the hidden inputs of ``student`` (the class grader's context)."""
+    token = _student.set(str(student))
+    try:
+        yield
+    finally:
+        _student.reset(token)
+
+
+def hidden_seed(seed: int) -> int:
+    """The seed a check really uses for its written ``seed``.
+
+    In a notebook (no secret, no student) it is ``seed`` itself. In the class grader it is a
+    hash of (secret, student, exercise, seed): each student gets inputs of their own, so an
+    output copied from a classmate or hard-coded from feedback fails, and nobody can compute
+    them without the secret.
+    """
+    student, exercise = _student.get(), current_exercise()
+    if not _secret and not student:
+        return seed
+    digest = hashlib.blake2b(f"{_secret}\0{student}\0{exercise}\0{seed}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & (2**63 - 1)
 
 
 def generator(seed: int) -> torch.Generator:
-    """The fixed-seed generator a check draws its random inputs from (shifted by the hidden salt)."""
-    return torch.Generator().manual_seed(seed + _hidden_salt)
+    """The fixed-seed generator a check draws its random inputs from (see :func:`hidden_seed`)."""
+    return torch.Generator().manual_seed(hidden_seed(seed))
 
 
 @dataclass(frozen=True)
@@ -113,6 +147,35 @@ def call_with_grad(fn, *args, wrt: tuple[int, ...], cotangent: Tensor | None = N
         k += len(group)
         grads.append(tuple(chunk) if isinstance(args[i], torch.nn.Module) else chunk[0])
     return value, tuple(grads)
+
+
+def state_of(x):
+    """A plain copy of an argument as it is now: a tensor's values, a module's ``state_dict``
+    (parameters and buffers, by name), lists and tuples element by element; None for anything else."""
+    if isinstance(x, Tensor):
+        with torch._C.DisableTorchFunctionSubclass():
+            return Tensor.detach(x).as_subclass(Tensor).clone()
+    if isinstance(x, torch.nn.Module):
+        return {name: state_of(t) for name, t in x.state_dict(keep_vars=True).items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(state_of(v) for v in x)
+    return None
+
+
+def call_with_state(fn, *args, **kwargs):
+    """Call ``fn(*args, **kwargs)`` and return ``(value, after)``, where ``after[i]`` is
+    :func:`state_of` ``args[i]`` after the call.
+
+    A check that must see what a function changes in place (weight clipping updates the
+    critic, a sampler must not overwrite its ``x0``) asks for it here. The arguments are
+    the function's to change: pass copies (:func:`clone_args`, a fresh module). The class
+    grader's remote functions answer the same from the sandbox, where the arguments are
+    the sandbox's own copies.
+    """
+    if hasattr(fn, "call_with_state"):
+        return fn.call_with_state(args, kwargs)
+    value = fn(*args, **kwargs)
+    return value, tuple(state_of(a) for a in args)
 
 
 def _close(a: Tensor, b: Tensor, rtol: float, atol: float) -> bool:

@@ -11,8 +11,13 @@ a :class:`Result`; it never raises.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
+import re
+import sys
+import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 
 from ..core.registry import Registry, defined_by, section_id
@@ -27,11 +32,18 @@ __all__ = [
     "sections",
     "run_check",
     "grade_namespace",
+    "ReferenceUsed",
+    "reference_guard",
+    "current_exercise",
 ]
 
 
 class CheckFailed(AssertionError):
     """Raised by a check with the message the student should read."""
+
+
+class ReferenceUsed(CheckFailed):  # noqa: N818 - reads as what happened
+    """The student's function called the course's own answer to the exercise it is graded on."""
 
 
 class StudentError(Exception):
@@ -73,6 +85,108 @@ class Exercise:
 
 
 STATUSES = ("passed", "failed", "not attempted", "missing")
+
+# The exercise whose check is running (its hidden inputs depend on it; see compare.hidden_seed).
+_current: ContextVar[str] = ContextVar("exercise", default="")
+
+
+def current_exercise() -> str:
+    """The id of the exercise whose check is running in this thread ("" outside a check)."""
+    return _current.get()
+
+
+def _code_objects(reference) -> set:
+    """The code objects of a reference: a function's own, or every method of a class (unwrapped)."""
+    targets = [reference] if not inspect.isclass(reference) else list(vars(reference).values())
+    codes = set()
+    for target in targets:
+        target = inspect.unwrap(getattr(target, "__func__", target))
+        code = getattr(target, "__code__", None)
+        if code is not None:
+            codes.add(code)
+    return codes
+
+
+def reference_name(reference) -> str:
+    """``module.function`` as a student would find it, e.g. ``divergences.kl_discrete``."""
+    return f"{reference.__module__.rsplit('.', 1)[-1]}.{reference.__qualname__}"
+
+
+def reference_message(reference) -> str:
+    return (f"your function calls course_utils' reference answer `{reference_name(reference)}`: write your own "
+            "(the course's answers to the other exercises, and the provided functions, are yours to use)")
+
+
+class reference_guard:  # noqa: N801 - used like a function: ``with reference_guard(ref) as seen``
+    """Notice any call of ``reference`` (by any alias, or through a copy of its code) while the block runs.
+
+    A profiler (``sys.setprofile``, and ``threading.setprofile`` for threads the block starts) sees
+    every Python call; after the block, ``seen`` says whether the reference's code ran and
+    ``tampered`` whether the block replaced the profiler. Noticing, not raising inside the
+    student's code, means a ``try``/``except`` around the call cannot hide it.
+    """
+
+    def __init__(self, reference):
+        self.codes = _code_objects(reference) if reference is not None else set()
+        self.seen = False
+        self.tampered = False
+
+    def _profile(self, frame, event, arg):
+        if event == "call" and frame.f_code in self.codes:
+            self.seen = True
+
+    def __enter__(self):
+        if self.codes:
+            self._saved = sys.getprofile()
+            sys.setprofile(self._profile)
+            threading.setprofile(self._profile)
+        return self
+
+    def __exit__(self, *exc):
+        if self.codes:
+            self.tampered = sys.getprofile() != self._profile
+            sys.setprofile(self._saved)
+            threading.setprofile(None)
+        return False
+
+
+class _Guarded:
+    """The student's function as a check sees it in a notebook: each call is watched by a reference guard."""
+
+    def __init__(self, fn, reference):
+        self.fn, self.reference = fn, reference
+        self.__name__ = getattr(fn, "__name__", "function")
+
+    def __call__(self, *args, **kwargs):
+        guard = reference_guard(self.reference)
+        try:
+            with guard:
+                value = self.fn(*args, **kwargs)
+        except BaseException:
+            if guard.seen:
+                raise ReferenceUsed(reference_message(self.reference)) from None
+            raise
+        if guard.seen:
+            raise ReferenceUsed(reference_message(self.reference))
+        if guard.tampered:
+            raise CheckFailed("your function switched off the interpreter's profiler (sys.setprofile), "
+                              "which the grader uses to watch for calls of the reference answer")
+        return value
+
+
+_OTHER_STUB = re.compile(r"^Exercise (\d+\.\d+):")
+
+
+def _not_attempted_message(exercise: Exercise, err: BaseException) -> tuple[str, str]:
+    """(status, message) for a NotImplementedError: this exercise's own stub, or another exercise's."""
+    while err is not None and not isinstance(err, NotImplementedError):
+        err = err.__cause__ or err.__context__
+    match = _OTHER_STUB.match(str(err)) if err is not None else None
+    if match and match.group(1) != exercise.id:
+        other = match.group(1)
+        return "failed", (f"your function calls your answer to exercise {other}, which still raises "
+                          f"NotImplementedError: finish exercise {other} first (or compute that part here)")
+    return "not attempted", "the stub still raises NotImplementedError"
 
 
 @dataclass(frozen=True)
@@ -163,17 +277,24 @@ def run_check(exercise: Exercise, fn, capture_output: bool = True) -> Result:
         return result(0, "missing", f"no function named {exercise.function}() was found")
     if not callable(fn):
         return result(0, "failed", f"{exercise.function} should be a function, got {type(fn).__name__}")
+    if exercise.reference is not None and not hasattr(fn, "call_with_grad"):
+        fn = _Guarded(fn, exercise.reference)  # a remote function is guarded in its sandbox
+    token = _current.set(exercise.id)
     try:
         with contextlib.redirect_stdout(io.StringIO()) if capture_output else contextlib.nullcontext():
             exercise.check(fn)
     except CheckFailed as err:
         return result(0, "failed", str(err))
     except StudentError as err:
+        if _raised_not_implemented(err) or err.type_name == "NotImplementedError":
+            return result(0, *_not_attempted_message(exercise, NotImplementedError(str(err))))
         return result(0, "failed", f"your function raised {err.type_name}: {err}")
     except (Exception, SystemExit) as err:  # noqa: BLE001 - any error in student code becomes feedback
         if _raised_not_implemented(err):
-            return result(0, "not attempted", "the stub still raises NotImplementedError")
+            return result(0, *_not_attempted_message(exercise, err))
         return result(0, "failed", f"your function raised {type(err).__name__}: {err}")
+    finally:
+        _current.reset(token)
     return result(exercise.points, "passed")
 
 

@@ -12,7 +12,7 @@ import inspect
 
 import pytest
 import torch
-from helpers import assert_fails, course_solutions, grade, torch_state_kept
+from helpers import assert_fails, assert_passes_for_secrets, course_solutions, grade, grading_secret, torch_state_kept
 
 from course_utils.grading import Result, exercises, get, run_check
 
@@ -37,6 +37,31 @@ def test_every_section_has_exercises():
 def test_the_course_solution_passes(ex_id):
     r = grade(ex_id, solution(ex_id))
     assert (r.status, r.points, r.message) == ("passed", get(ex_id).points, ""), r.line()
+
+
+@pytest.mark.parametrize("ex_id", EXERCISES)
+def test_the_course_solution_passes_under_every_secret(ex_id):
+    """An instructor's private secret (and each student's own inputs) never fails a correct answer."""
+    assert_passes_for_secrets(ex_id, solution(ex_id))
+
+
+def test_hidden_inputs_differ_by_secret_student_and_exercise_and_not_in_a_notebook():
+    from course_utils.grading.compare import for_student, hidden_seed, set_hidden_salt
+    from course_utils.grading.core import _current
+
+    assert hidden_seed(11) == 11  # a notebook: the seed written in the check
+    seeds = set()
+    for secret in ("a", "b"):
+        for student in ("alice", "bob"):
+            for exercise in ("1.1", "1.2"):
+                with grading_secret(secret, student):
+                    token = _current.set(exercise)
+                    seeds.add(hidden_seed(11))
+                    _current.reset(token)
+    assert len(seeds) == 8
+    set_hidden_salt(0)
+    with for_student("alice"):
+        assert hidden_seed(11) != 11  # a student's inputs are hidden even without a secret
 
 
 # --- stubs, crashes, signatures, missing functions ----------------------------------------------------
@@ -194,3 +219,63 @@ def test_every_graded_in_note_belongs_to_a_registered_exercise():
     for path in (ROOT / "course_utils").rglob("*.py"):
         for ex_id in re.findall(r"Graded in exercises? (\d+\.\d+)", path.read_text()):
             assert ex_id in linked, f"{path.relative_to(ROOT)} names exercise {ex_id}, which is not registered"
+
+
+# --- no shortcut through the reference ------------------------------------------------------------------
+
+
+def _aliases(reference) -> list[str]:
+    """Every ``module.name`` under course_utils that is this very function (the legacy names included)."""
+    import importlib
+    import pkgutil
+
+    import course_utils
+
+    found = []
+    for info in pkgutil.walk_packages(course_utils.__path__, "course_utils."):
+        if any(v in info.name for v in (".plots", ".widgets")):
+            continue
+        module = importlib.import_module(info.name)
+        found += [f"{info.name}.{k}" for k, v in vars(module).items() if v is reference]
+    return found
+
+
+def _drop_in(ex_id: str) -> bool:
+    """Whether the reference takes the student's arguments as they are (else its signature is the library's)."""
+    n = len(inspect.signature(solution(ex_id)).parameters)
+    params = list(inspect.signature(get(ex_id).reference).parameters.values())
+    return len(params) >= n and all(p.default is not p.empty for p in params[n:])
+
+
+DROP_IN = [i for i in EXERCISES if _drop_in(i)]
+
+
+def test_most_references_take_the_students_arguments():
+    assert len(DROP_IN) >= 25, DROP_IN
+
+
+@pytest.mark.parametrize("ex_id", DROP_IN)
+def test_calling_the_reference_under_any_of_its_names_scores_zero_and_says_so(ex_id):
+    import importlib
+    import types
+
+    e = get(ex_id)
+    aliases = _aliases(e.reference)
+    assert aliases, f"the reference of {ex_id} is importable from course_utils"
+    for alias in aliases:
+        module, name = alias.rsplit(".", 1)
+        ref = getattr(importlib.import_module(module), name)
+        r = assert_fails(ex_id, lambda *a, ref=ref: ref(*a), "calls course_utils' reference answer")
+        assert f"`{e.reference.__module__.rsplit('.', 1)[-1]}.{e.reference.__name__}`" in r.message
+    # a try/except around the call, or a copy of the reference's code, is caught too
+    copy = types.FunctionType(e.reference.__code__, e.reference.__globals__, "mine", e.reference.__defaults__,
+                              e.reference.__closure__)
+
+    def hides(*a):
+        try:
+            copy(*a)
+        except Exception:  # noqa: BLE001 - whatever the copy raises, answer with an honest result
+            pass
+        return solution(ex_id)(*a)
+
+    assert_fails(ex_id, hides, "calls course_utils' reference answer")
