@@ -11,10 +11,19 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 from ..core import ode
 from ..core.nets import TimeMLP
-from ..grading.compare import Mistake, call_with_grad, clone_args, expect_close, generator, to_plain_tensor
+from ..grading.compare import (
+    Mistake,
+    call_with_grad,
+    call_with_state,
+    clone_args,
+    expect_close,
+    generator,
+    to_plain_tensor,
+)
 from ..grading.core import CheckFailed, register
 from . import flow_matching, flows, probability_paths
 
@@ -25,6 +34,24 @@ TIME_FLOWS = ("time runs from noise at t = 0 to data at t = 1 (the course's conv
               "x_t = alpha_t x_1 + beta_t eps, so for the linear path x_t = t x_1 + (1 - t) eps")
 SIGN_SLIP = ("that is the slides' sign slip (see the note on the slides): the target velocity is "
              "d/dt x_t = d_alpha_t x_1 + d_beta_t eps, for the linear path x_1 - eps")
+IN_PLACE = ("your function changed the caller's x0 in place (x += h * v(x, t) with x = x0 updates the very tensor "
+            "that was passed in), so whoever integrates the same x0 again starts from the wrong point: start from "
+            "x = x0.clone(), or write x = x + h * v(x, t), which makes a new tensor")
+
+
+def _time_mlp(g: torch.Generator, **kwargs) -> TimeMLP:
+    """A TimeMLP whose weights are drawn from ``g`` (PyTorch's default ranges), torch's global RNG left alone."""
+    with torch.random.fork_rng(devices=[]):
+        model = TimeMLP(**kwargs)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                bound = 1 / math.sqrt(m.in_features)
+                for p in (m.weight, m.bias):
+                    p.copy_((2 * torch.rand(p.shape, generator=g, dtype=F64) - 1) * bound)
+            elif isinstance(m, nn.Embedding):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g, dtype=F64))
+    return model
 
 
 def _times(t, x: torch.Tensor) -> torch.Tensor:
@@ -82,11 +109,14 @@ def check_euler_integrate(fn) -> None:
                 "Euler evaluates the field at the START of each step, (x_k, t_k), not at t_k + h"),
         Mistake(_euler_variant(v, x0, t0, t1, n, clock0=0.0), "start the clock at t0, not at 0"),
     ]
-    got = to_plain_tensor(fn(v, x0.clone(), t0, t1, n))
+    value, after = call_with_state(fn, v, x0.clone(), t0, t1, n)
+    got = to_plain_tensor(value)
     if got.ndim == 3 and got.shape[1:] == x0.shape:
         raise CheckFailed("return only the final state x at t1, shape (n, d), not the whole path")
     expect_close(got, ref, what="16 points, t from 0.2 to 0.9 in 7 steps of a time-dependent field",
                  mistakes=mistakes)
+    if after[1] is not None and not torch.equal(to_plain_tensor(after[1]), x0):
+        raise CheckFailed(IN_PLACE)
     # backwards in time (h < 0), one step, and a field that is constant in t
     x1 = torch.randn(5, 3, generator=g, dtype=F64)
     a = torch.randn(3, 3, generator=g, dtype=F64) / 2
@@ -174,6 +204,8 @@ def check_marginal_velocity_points(fn) -> None:
                 "large for the z_i whose path p_t(x | z_i) makes x likely"),
         Mistake(_naive_marginal(x, t, points, 1 - t, t, cond),
                 "the variance of p_t(x | z) is beta_t^2 = (1 - t)^2, not 1 - t"),
+        Mistake(_naive_marginal(x, t, points, (1 - t) ** 2 / 2, t, cond),
+                "the Gaussian's exponent is -||x - t z||^2 / (2 (1 - t)^2): you left out the 2"),
         Mistake(_naive_marginal(x, t, points, (1 - t) ** 2, 1.0, cond),
                 "the mean of p_t(x | z) is alpha_t z = t z, not z"),
         Mistake(_naive_marginal(x, t, points, (1 - t) ** 2, t, lambda xx, z: z - xx),
@@ -200,8 +232,7 @@ def check_marginal_velocity_points(fn) -> None:
 
 def _cfm_case(seed: int):
     g = generator(seed)
-    torch.manual_seed(seed)
-    model = TimeMLP(2, width=16, depth=2, time_dim=8)
+    model = _time_mlp(g, dim=2, width=16, depth=2, time_dim=8)
     x_1 = 2 * torch.randn(64, 2, generator=g)
     eps = torch.randn(64, 2, generator=g)
     t = torch.rand(64, 1, generator=g)
@@ -226,6 +257,17 @@ def check_cfm_loss(fn) -> None:
         mistakes = [
             Mistake(sq(v - (x_1 + eps)), SIGN_SLIP),
             Mistake(sq(v - (eps - x_1)), "sign slip: the target velocity is x_1 - eps, from the noise to the data"),
+            Mistake(sq(v - (x_1 - x_t)), "x_1 - x_t = (1 - t)(x_1 - eps) is the distance still to travel, not the "
+                                         "velocity: on the path x_t = t x_1 + (1 - t) eps (noise at t = 0, data at "
+                                         "t = 1) the conditional velocity is d/dt x_t = x_1 - eps, which is "
+                                         "(x_1 - x_t) / (1 - t)"),
+            Mistake(sq(v - (x_t - eps)), "x_t - eps = t (x_1 - eps) is the distance travelled so far, not the "
+                                         "velocity: the conditional velocity is d/dt x_t = x_1 - eps, which is "
+                                         "(x_t - eps) / t"),
+            Mistake(sq(v - x_1), "the network regresses the velocity x_1 - eps, not the data x_1 (predicting x_1 "
+                                 "is another parameterisation, with another loss)"),
+            Mistake(sq(v - eps), "the network regresses the velocity x_1 - eps, not the noise eps (predicting eps "
+                                 "is the diffusion models' parameterisation, with another loss)"),
             Mistake(sq(model(swapped, t) - (x_1 - eps)), TIME_FLOWS),
             Mistake(sq(model(swapped, t) - (eps - x_1)), TIME_FLOWS),
             Mistake(sq(model(x_t, 1 - t) - (x_1 - eps)), "give the network the time t itself, not 1 - t"),
@@ -310,8 +352,7 @@ def check_divergence(fn) -> None:
 
 def _cfg_case(seed: int):
     g = generator(seed)
-    torch.manual_seed(seed)
-    model = TimeMLP(2, width=16, depth=2, time_dim=8, n_labels=3).eval()
+    model = _time_mlp(g, dim=2, width=16, depth=2, time_dim=8, n_labels=3).eval()
     x = 1.5 * torch.randn(20, 2, generator=g)
     t = torch.rand(20, 1, generator=g)
     y = torch.randint(0, 3, (20,), generator=g)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 from ..core.nets import TimeMLP
 from ..data.mixtures import GaussianMixture
@@ -25,6 +26,19 @@ SECTION = "06"
 
 def _f64(*shape, g, scale=1.0):
     return scale * torch.randn(*shape, generator=g, dtype=torch.float64)
+
+
+def _time_mlp(g: torch.Generator, **kwargs) -> TimeMLP:
+    """A TimeMLP whose weights are drawn from ``g`` (PyTorch's default ranges), torch's global RNG left alone."""
+    with torch.random.fork_rng(devices=[]):
+        model = TimeMLP(**kwargs)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                bound = 1 / math.sqrt(m.in_features)
+                for p in (m.weight, m.bias):
+                    p.copy_((2 * torch.rand(p.shape, generator=g, dtype=torch.float64) - 1) * bound)
+    return model
 
 
 # --- 6.1 Brownian paths ----------------------------------------------------------------------------
@@ -165,6 +179,13 @@ _LANGEVIN_TARGET = GaussianMixture(torch.tensor([0.4, 0.6]), torch.tensor([[-1.0
                                    torch.tensor([0.5, 0.3]))
 
 
+LANGEVIN_CONVENTION = (
+    "that is the other convention for the step, X + (eta / 2) grad log p(X) + sqrt(eta) xi (Welling & Teh, Song & "
+    "Ermon), a convention slip rather than a wrong chain: it is this notebook's step with eta / 2 in place of eta. "
+    "The notebook (like the slide) writes X + eta grad log p(X) + sqrt(2 eta) xi: the score times the step eta, "
+    "and a noise of variance 2 eta")
+
+
 def _langevin_score(x):
     """The score of a fixed 2-D mixture of two Gaussians, shape (n, 2)."""
     return _LANGEVIN_TARGET.score(x).to(torch.as_tensor(x).dtype)
@@ -195,6 +216,7 @@ def check_langevin_step(fn) -> None:
     for eta, out in zip(etas, outs, strict=True):
         ref = langevin.langevin_step(_langevin_score, x, eta, xi)
         mistakes = [
+            Mistake(x + eta / 2 * s + math.sqrt(eta) * xi, LANGEVIN_CONVENTION),
             Mistake(x + eta * s + math.sqrt(eta) * xi, "the noise is sqrt(2 * eta) * xi: its variance is twice the "
                                                        "step"),
             Mistake(x + eta * s + eta * xi, "h where sqrt(h) belongs: the noise scales with sqrt(2 * eta), not "
@@ -281,8 +303,7 @@ def _dsm_case(seed: int):
     z = _f64(n, 2, g=g, scale=1.5)
     eps = _f64(n, 2, g=g)
     t = 0.05 + 0.9 * torch.rand(n, 1, generator=g, dtype=torch.float64)
-    torch.manual_seed(seed)
-    model = TimeMLP(2, width=16, depth=1, time_dim=8)
+    model = _time_mlp(g, dim=2, width=16, depth=1, time_dim=8)
     with torch.no_grad():
         model.net[-1].weight.mul_(20.0)  # a score of the size of eps / beta_t, so that each slip shows
     return model, z, t, eps

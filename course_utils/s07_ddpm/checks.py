@@ -220,6 +220,8 @@ def _ancestral_mistakes(x_t, t: int, eps_hat, z, s: dm.NoiseSchedule) -> list[Mi
         Mistake((x_t - beta / (1 - abar) * eps_hat) / alpha.sqrt() + noise,
                 "the coefficient of eps is (1 - alpha_t) / sqrt(1 - abar_t): you forgot the square root"),
         Mistake((x_t - beta / (1 - alpha).sqrt() * eps_hat) / alpha.sqrt() + noise, ALPHA_FOR_ABAR),
+        Mistake((x_t + beta / (1 - abar).sqrt() * eps_hat) / alpha.sqrt() + noise,
+                "sign slip: the step REMOVES the predicted noise, x_t - (1 - alpha_t) / sqrt(1 - abar_t) eps_hat"),
         Mistake((x_t - (1 - abar).sqrt() * eps_hat) / abar.sqrt(), "that is x0_hat, the jump to the data estimate: "
                                                                    "the reverse step goes one step back, to t - 1"),
         Mistake(m - noise, "add sigma_t z (z is the draw you were given), do not subtract it"),
@@ -279,6 +281,10 @@ def _ddim_mistakes(x_t, t: int, t_prev: int, eps_hat, s: dm.NoiseSchedule) -> li
                                                     "without it you return only the (scaled) data estimate"),
         Mistake(step(a_t, a_prev, 1 - a_prev), "1 - abar_{t'} is a variance: the noise direction is "
                                                "sqrt(1 - abar_{t'}) eps_hat"),
+        Mistake(step(a_t, a_prev, (1 - a_t).sqrt()), "the direction term puts back the noise level of t_prev: "
+                                                     "sqrt(1 - abar_{t'}) eps_hat with abar at t_prev, not at t"),
+        Mistake(a_prev.sqrt() * (x_t + (1 - a_t).sqrt() * eps_hat) / a_t.sqrt() + (1 - a_prev).sqrt() * eps_hat,
+                "sign slip: x0_hat removes the noise, (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)"),
     ]
     if t_prev == 0:
         out.insert(0, Mistake(step(a_t, s.abar[-1]), "at t_prev = 0 use abar_0 = 1 (clean data): abar[t_prev - 1] "

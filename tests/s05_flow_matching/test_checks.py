@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import assert_fails, assert_passes
+from helpers import assert_fails, assert_fails_for_secrets, assert_passes, assert_passes_for_secrets
 from scipy.special import softmax as np_softmax
 
 from course_utils.grading import exercises
+from course_utils.grading.compare import clone_args, state_of
 
 
 def test_section_05_exercises():
@@ -63,6 +64,57 @@ def euler_float_time(v, x0, t0, t1, n):
 @pytest.mark.parametrize("fn", [euler_loop, euler_linspace, euler_float_time])
 def test_5_1_passes(fn):
     assert_passes("5.1", fn)
+
+
+def test_5_1_passes_under_many_secrets():
+    assert_passes_for_secrets("5.1", euler_linspace, n=50)
+
+
+def euler_in_place(v, x0, t0, t1, n):
+    """The right values, but x += ... on x = x0 overwrites the caller's x0."""
+    h, x = (t1 - t0) / n, x0
+    for k in range(n):
+        x += h * v(x, torch.full((len(x), 1), t0 + k * h, dtype=x.dtype))
+    return x
+
+
+def euler_add_(v, x0, t0, t1, n):
+    """The right values, with Tensor.add_ on the argument itself."""
+    h = (t1 - t0) / n
+    for k in range(n):
+        x0.add_(h * v(x0, t0 + k * h))
+    return x0.clone()
+
+
+class Sandboxed:
+    """Stands in for the class grader's remote function: it runs on its own copies of the arguments, so
+    only what ``call_with_state`` reports shows an in-place change."""
+
+    def __init__(self, fn):
+        self.fn, self.__name__ = fn, fn.__name__
+
+    def __call__(self, *args):
+        return self.fn(*clone_args(*args))
+
+    def call_with_state(self, args, kwargs):
+        args = clone_args(*args)
+        value = self.fn(*args, **kwargs)
+        return value, tuple(state_of(a) for a in args)
+
+    def call_with_grad(self, args, wrt, cotangent=None, output=None):
+        raise AssertionError("not used by exercise 5.1")
+
+
+@pytest.mark.parametrize("fn", [euler_in_place, euler_add_, Sandboxed(euler_in_place)])
+def test_5_1_overwriting_the_callers_x0_fails_and_says_how_to_avoid_it(fn):
+    r = assert_fails("5.1", fn, "changed the caller's x0 in place")
+    assert "x0.clone()" in r.message and "x = x + h * v(x, t)" in r.message
+
+
+def test_5_1_in_place_fails_under_every_secret_and_out_of_place_passes_in_the_sandbox_too():
+    assert_fails_for_secrets("5.1", euler_in_place, n=10, hint="in place")
+    assert_passes("5.1", Sandboxed(euler_loop))  # x = x + h v: a new tensor each step
+    assert_passes("5.1", Sandboxed(euler_float_time))  # += on its own clone of x0
 
 
 def no_step(v, x0, t0, t1, n):
@@ -163,6 +215,10 @@ def test_5_2_passes(fn):
     assert_passes("5.2", fn)
 
 
+def test_5_2_passes_under_many_secrets():
+    assert_passes_for_secrets("5.2", path_by_autograd, n=50)
+
+
 @pytest.mark.parametrize("fn, hint", [
     (lambda x_1, eps, t, s: (s.beta(t) * x_1 + s.alpha(t) * eps, s.d_beta(t) * x_1 + s.d_alpha(t) * eps),
      "time runs from noise"),
@@ -215,6 +271,10 @@ def test_5_3_passes(fn):
     assert_passes("5.3", fn)
 
 
+def test_5_3_passes_under_many_secrets():
+    assert_passes_for_secrets("5.3", marginal_posterior_mean, n=50)
+
+
 def _weights_and_cond(x, t, points, var, scale, normalise=True):
     logits = -((x[:, None, :] - scale * points[None]) ** 2).sum(-1) / (2 * var)
     w = torch.softmax(logits, dim=1) if normalise else torch.exp(logits) / (2 * math.pi * var)
@@ -240,6 +300,8 @@ def naive_exp(x, t, points):
     (lambda x, t, p: (lambda w, c: ((w / w.sum(0, keepdim=True))[:, :, None] * c).sum(1))(
         *_weights_and_cond(x, t, p, (1 - t) ** 2, t, normalise=False)), "not over the x's"),
     (naive_exp, "nan"),
+    (lambda x, t, p: (torch.softmax(-torch.cdist(x, t * p) ** 2 / (1 - t) ** 2, 1) @ p - x) / (1 - t),
+     "you left out the 2"),
     (lambda x, t, p: (t * p.mean(0) - x) / (1 - t), None),
 ])
 def test_5_3_fails(fn, hint):
@@ -264,9 +326,31 @@ def cfm_einsum(model, x_1, eps, t):
     return torch.einsum("nd,nd->", r, r) / len(r)
 
 
-@pytest.mark.parametrize("fn", [cfm_direct, cfm_mse_times_d, cfm_einsum])
+def cfm_conditional_velocity(model, x_1, eps, t):
+    """The target written as the conditional velocity (x_1 - x_t) / (1 - t) of the path (t < 1 here)."""
+    x_t = t * x_1 + (1 - t) * eps
+    return ((model(x_t, t) - (x_1 - x_t) / (1 - t)) ** 2).mean(0).sum()
+
+
+@pytest.mark.parametrize("fn", [cfm_direct, cfm_mse_times_d, cfm_einsum, cfm_conditional_velocity])
 def test_5_4_passes(fn):
     assert_passes("5.4", fn)
+
+
+def test_5_4_passes_under_many_secrets():
+    assert_passes_for_secrets("5.4", cfm_einsum, n=50)
+
+
+def cfm_distance_to_go(model, x_1, eps, t):
+    """Regresses on x_1 - x_t, the displacement still to travel, not the velocity."""
+    x_t = t * x_1 + (1 - t) * eps
+    return ((model(x_t, t) - (x_1 - x_t)) ** 2).sum(dim=1).mean()
+
+
+def test_5_4_the_distance_to_go_is_named_and_the_velocity_explained():
+    r = assert_fails("5.4", cfm_distance_to_go, "x_1 - x_t = (1 - t)(x_1 - eps) is the distance still to travel")
+    assert "noise at t = 0, data at t = 1" in r.message and "(x_1 - x_t) / (1 - t)" in r.message
+    assert_fails_for_secrets("5.4", cfm_distance_to_go, n=10, hint="distance still to travel")
 
 
 def _sq(a):
@@ -276,6 +360,9 @@ def _sq(a):
 @pytest.mark.parametrize("fn, hint", [
     (lambda m, x_1, eps, t: _sq(m(t * x_1 + (1 - t) * eps, t) - (x_1 + eps)), "sign slip"),
     (lambda m, x_1, eps, t: _sq(m(t * x_1 + (1 - t) * eps, t) - (eps - x_1)), "from the noise to the data"),
+    (lambda m, x_1, eps, t: _sq(m(t * x_1 + (1 - t) * eps, t) - t * (x_1 - eps)), "distance travelled so far"),
+    (lambda m, x_1, eps, t: _sq(m(t * x_1 + (1 - t) * eps, t) - x_1), "not the data x_1"),
+    (lambda m, x_1, eps, t: _sq(m(t * x_1 + (1 - t) * eps, t) - eps), "not the noise eps"),
     (lambda m, x_1, eps, t: _sq(m((1 - t) * x_1 + t * eps, t) - (x_1 - eps)), "time runs from noise"),
     (lambda m, x_1, eps, t: _sq(m((1 - t) * x_1 + t * eps, t) - (eps - x_1)), "time runs from noise"),
     (lambda m, x_1, eps, t: _sq(m(t * x_1 + (1 - t) * eps, 1 - t) - (x_1 - eps)), "not 1 - t"),
@@ -326,6 +413,10 @@ def test_5_5_passes(fn):
     assert_passes("5.5", fn)
 
 
+def test_5_5_passes_under_many_secrets():
+    assert_passes_for_secrets("5.5", div_numpy_edge2, n=50)
+
+
 def _grad(a, dim, dx):
     return torch.gradient(a, spacing=dx, dim=dim)[0]
 
@@ -368,6 +459,10 @@ def cfg_one_pass(model, x, t, y, w):
 @pytest.mark.parametrize("fn", [cfg_direct, cfg_default_label, cfg_one_pass])
 def test_5_6_passes(fn):
     assert_passes("5.6", fn)
+
+
+def test_5_6_passes_under_many_secrets():
+    assert_passes_for_secrets("5.6", cfg_one_pass, n=50)
 
 
 @pytest.mark.parametrize("fn, hint", [

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import assert_fails, assert_passes
+from helpers import assert_fails, assert_fails_for_secrets, assert_passes, assert_passes_for_secrets
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
 from course_utils.grading import exercises
@@ -56,6 +56,10 @@ def test_6_1_passes(fn):
     assert_passes("6.1", fn)
 
 
+def test_6_1_passes_under_many_secrets():
+    assert_passes_for_secrets("6.1", bm_numpy, n=50)
+
+
 @pytest.mark.parametrize("fn, hint", [
     (lambda eps, h: bm_loop(eps, h * h), "h where sqrt(h) belongs"),
     (lambda eps, h: torch.cumsum(math.sqrt(h) * eps, 0), "start the path at W_0 = 0"),
@@ -83,6 +87,10 @@ def em_tensor_time(drift, x, t, h, sigma_t, eps):
 ])
 def test_6_2_passes(fn):
     assert_passes("6.2", fn)
+
+
+def test_6_2_passes_under_many_secrets():
+    assert_passes_for_secrets("6.2", em_tensor_time, n=50)
 
 
 @pytest.mark.parametrize("fn, hint", [
@@ -131,6 +139,10 @@ def test_6_3_passes(fn):
     assert_passes("6.3", fn)
 
 
+def test_6_3_passes_under_many_secrets():
+    assert_passes_for_secrets("6.3", score_autograd, n=50)
+
+
 def _r(x, weights, means, variances, normalise=True, use_pi=True):
     d = x.shape[1]
     log_comp = -0.5 * ((x[:, None] - means) ** 2).sum(-1) / variances
@@ -162,12 +174,32 @@ def test_6_3_fails(fn, hint):
 # --- 6.4 one Langevin step -------------------------------------------------------------------------
 
 
+def langevin_addcmul(score, x, eta, xi):
+    return torch.addcmul(x + eta * score(x), torch.sqrt(torch.tensor(2.0 * eta)), xi)
+
+
 @pytest.mark.parametrize("fn", [
     lambda score, x, eta, xi: x + eta * score(x) + (2 * eta) ** 0.5 * xi,
-    lambda score, x, eta, xi: torch.addcmul(x + eta * score(x), torch.sqrt(torch.tensor(2.0 * eta)), xi),
+    langevin_addcmul,
 ])
 def test_6_4_passes(fn):
     assert_passes("6.4", fn)
+
+
+def test_6_4_passes_under_many_secrets():
+    assert_passes_for_secrets("6.4", langevin_addcmul, n=50)
+
+
+def langevin_half_step(score, x, eta, xi):
+    """The other convention: (eta / 2) on the score, sqrt(eta) on the noise."""
+    return x + eta / 2 * score(x) + math.sqrt(eta) * xi
+
+
+def test_6_4_the_other_convention_is_named_a_convention_slip_and_the_notebooks_is_given():
+    r = assert_fails("6.4", langevin_half_step, "the other convention")
+    assert "X + (eta / 2) grad log p(X) + sqrt(eta) xi" in r.message and "convention slip" in r.message
+    assert "The notebook (like the slide) writes X + eta grad log p(X) + sqrt(2 eta) xi" in r.message
+    assert_fails_for_secrets("6.4", langevin_half_step, n=10, hint="the other convention")
 
 
 @pytest.mark.parametrize("fn, hint", [
@@ -201,6 +233,10 @@ def test_6_5_passes(fn):
     assert_passes("6.5", fn)
 
 
+def test_6_5_passes_under_many_secrets():
+    assert_passes_for_secrets("6.5", s2v_factored, n=50)
+
+
 @pytest.mark.parametrize("fn, hint", [
     (lambda s, x, a, b, da, db: da / a * x + (b * da / a - db * b) * s, "beta_t where beta_t^2 belongs"),
     (lambda s, x, a, b, da, db: da / a * x + (b**2 * da / a + db * b) * s, "sign"),
@@ -215,12 +251,17 @@ def test_6_5_fails(fn, hint):
 # --- 6.6 the SDE drift -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fn", [
-    lambda v, s, sigma: v + sigma**2 / 2 * s,
-    lambda v, s, sigma: torch.addcmul(v, torch.as_tensor(sigma, dtype=v.dtype) ** 2 * 0.5, s),
-])
+def drift_addcmul(v, s, sigma):
+    return torch.addcmul(v, torch.as_tensor(sigma, dtype=v.dtype) ** 2 * 0.5, s)
+
+
+@pytest.mark.parametrize("fn", [lambda v, s, sigma: v + sigma**2 / 2 * s, drift_addcmul])
 def test_6_6_passes(fn):
     assert_passes("6.6", fn)
+
+
+def test_6_6_passes_under_many_secrets():
+    assert_passes_for_secrets("6.6", drift_addcmul, n=50)
 
 
 @pytest.mark.parametrize("fn, hint", [
@@ -250,6 +291,10 @@ def dsm_conditional_score(score_model, z, t, eps, alpha_t, beta_t):
 @pytest.mark.parametrize("fn", [dsm_direct, dsm_conditional_score])
 def test_6_7_passes(fn):
     assert_passes("6.7", fn)
+
+
+def test_6_7_passes_under_many_secrets():
+    assert_passes_for_secrets("6.7", dsm_conditional_score, n=50)
 
 
 def _dsm(target, reduce=lambda r: (r**2).sum(-1).mean(), where=None):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import assert_fails, assert_passes
+from helpers import assert_fails, assert_passes, assert_passes_for_secrets
 
 from course_utils.grading import exercises
 
@@ -41,14 +41,22 @@ def abar_loop(betas):
     return torch.tensor(out, dtype=torch.float64)
 
 
+def abar_log1p(betas):
+    return torch.exp(torch.cumsum(torch.log1p(-betas), 0))
+
+
 @pytest.mark.parametrize("fn", [
     lambda b: torch.cumprod(1 - b, dim=0),
-    lambda b: torch.exp(torch.cumsum(torch.log1p(-b), 0)),
+    abar_log1p,
     lambda b: np.cumprod(1 - b.numpy()),
     abar_loop,
 ])
 def test_7_1_passes(fn):
     assert_passes("7.1", fn)
+
+
+def test_7_1_passes_under_many_secrets():
+    assert_passes_for_secrets("7.1", abar_log1p, n=50)
 
 
 @pytest.mark.parametrize("fn, hint", [
@@ -96,6 +104,10 @@ def q_with(mean_coef, noise_coef, index=lambda t: t - 1, abar_fn=lambda b: torch
 @pytest.mark.parametrize("fn", [q_gather, q_padded, q_numpy])
 def test_7_2_passes(fn):
     assert_passes("7.2", fn)
+
+
+def test_7_2_passes_under_many_secrets():
+    assert_passes_for_secrets("7.2", q_padded, n=50)
 
 
 @pytest.mark.parametrize("fn, hint", [
@@ -147,6 +159,10 @@ def loss_vector_norm(eps_model, x0, t, eps, betas):
 @pytest.mark.parametrize("fn", [loss_mse_sum, loss_einsum, loss_vector_norm])
 def test_7_3_passes(fn):
     assert_passes("7.3", fn)
+
+
+def test_7_3_passes_under_many_secrets():
+    assert_passes_for_secrets("7.3", loss_einsum, n=50)
 
 
 def loss_with(x_t_fn=None, target="eps", reduce="sum-mean", t_arg=lambda t: t, detach=False):
@@ -218,15 +234,19 @@ def test_7_4_passes(fn):
     assert_passes("7.4", fn)
 
 
+def test_7_4_passes_under_many_secrets():
+    assert_passes_for_secrets("7.4", step_via_posterior, n=50)
+
+
 def step_with(sigma=lambda b, bt: torch.sqrt(b), last_noise=False, divide="alpha", coef_sqrt=True, index=0,
-              posterior=False, noise_sign=1.0):
+              posterior=False, noise_sign=1.0, eps_sign=-1.0):
     def fn(x_t, t, eps_hat, z, betas):
         alphas = 1 - betas
         abar = torch.cumprod(alphas, 0)
         i = t - 1 + index
         a, ab, b = alphas[i], abar[i], betas[i]
         coef = (1 - a) / (torch.sqrt(1 - ab) if coef_sqrt else (1 - ab))
-        mean = (x_t - coef * eps_hat) / torch.sqrt(a if divide == "alpha" else ab)
+        mean = (x_t + eps_sign * coef * eps_hat) / torch.sqrt(a if divide == "alpha" else ab)
         ab_prev = abar[i - 1] if i > 0 else torch.ones((), dtype=betas.dtype)
         bt = (1 - ab_prev) / (1 - ab) * b
         s = sigma(b, bt)
@@ -246,6 +266,7 @@ def step_with(sigma=lambda b, bt: torch.sqrt(b), last_noise=False, divide="alpha
     (step_with(index=1), "off by one"),
     (step_with(index=-1), "off by one"),
     (step_with(noise_sign=-1.0), "do not subtract"),
+    (step_with(eps_sign=1.0), "REMOVES the predicted noise"),
     (step_with(sigma=lambda b, bt: 0.0), "add the noise"),
 ])
 def test_7_4_fails(fn, hint):
@@ -282,8 +303,12 @@ def test_7_5_passes(fn):
     assert_passes("7.5", fn)
 
 
+def test_7_5_passes_under_many_secrets():
+    assert_passes_for_secrets("7.5", ddim_euler_sigma, n=50)
+
+
 def ddim_with(wrap_zero=False, abar_fn=lambda b: torch.cumprod(1 - b, 0), x0_fn=None, to_t_minus_1=False,
-              direction=lambda a: (1 - a).sqrt(), index=0):
+              direction=lambda a: (1 - a).sqrt(), index=0, direction_at_t=False, x0_sign=-1.0):
     def fn(x_t, t, t_prev, eps_hat, betas):
         abar = abar_fn(betas)
         a_t = abar[t - 1 + index]
@@ -293,8 +318,8 @@ def ddim_with(wrap_zero=False, abar_fn=lambda b: torch.cumprod(1 - b, 0), x0_fn=
         else:
             a_prev = torch.tensor(1.0, dtype=betas.dtype)
         a_for_x0 = a_t if x0_fn is None else x0_fn(betas)[t - 1]
-        x0 = (x_t - (1 - a_for_x0).sqrt() * eps_hat) / a_for_x0.sqrt()
-        return a_prev.sqrt() * x0 + direction(a_prev) * eps_hat
+        x0 = (x_t + x0_sign * (1 - a_for_x0).sqrt() * eps_hat) / a_for_x0.sqrt()
+        return a_prev.sqrt() * x0 + direction(a_t if direction_at_t else a_prev) * eps_hat
 
     return fn
 
@@ -306,6 +331,8 @@ def ddim_with(wrap_zero=False, abar_fn=lambda b: torch.cumprod(1 - b, 0), x0_fn=
     (ddim_with(direction=lambda a: 0.0), "direction back to x_t"),
     (ddim_with(direction=lambda a: 1 - a), "is a variance"),
     (ddim_with(index=1), "off by one"),
+    (ddim_with(direction_at_t=True), "with abar at t_prev, not at t"),
+    (ddim_with(x0_sign=1.0), "x0_hat removes the noise"),
 ])
 def test_7_5_fails(fn, hint):
     assert_fails("7.5", fn, hint)
@@ -326,6 +353,10 @@ def score_rsqrt(eps_hat, t, betas):
 @pytest.mark.parametrize("fn", [score_ok, score_rsqrt])
 def test_7_6_passes(fn):
     assert_passes("7.6", fn)
+
+
+def test_7_6_passes_under_many_secrets():
+    assert_passes_for_secrets("7.6", score_rsqrt, n=50)
 
 
 def score_with(f, abar_fn=lambda b: torch.cumprod(1 - b, 0), index=lambda t: t - 1):
