@@ -103,14 +103,19 @@ check("3.1", optimal_discriminator)
 # ### Exercise 3.2 (2 pts): C(g) on a grid
 # `p_x` and `p_theta` hold the two densities on an evenly spaced 1-D grid with spacing `dx`
 # (shape `(G,)`). Return $C(g) = \int p_X \log D^* + p_\theta \log(1 - D^*)\, dx$ as a scalar,
-# approximating the integral by a sum times dx.
+# approximating the integral by a sum times dx. You may call your `optimal_discriminator` from exercise 3.1.
+#
+# The check also uses the tails of N(-3, 0.36) against the data (the example below), where $D^*$ rounds
+# to 1 in floating point: your form must stay finite there.
 
 # %% exercise="3.2"
 def optimal_value(p_x, p_theta, dx):
     """C(g) = L(D*, g) by quadrature; p_x, p_theta: (G,), dx: grid spacing -> scalar."""
     ### BEGIN SOLUTION
-    d = p_x / (p_x + p_theta)
-    return (p_x * torch.log(d) + p_theta * torch.log(1 - d)).sum() * dx
+    d = p_x / (p_x + p_theta)  # D*
+    one_minus_d = p_theta / (p_x + p_theta)  # 1 - D* without a subtraction (1 - d rounds to 0 in the tails)
+    # torch.xlogy(a, b) = a log b, and 0 where a = 0
+    return (torch.xlogy(p_x, d) + torch.xlogy(p_theta, one_minus_d)).sum() * dx
     ### END SOLUTION
 
 
@@ -304,7 +309,7 @@ gan_lab_demo()
 #
 # ### Exercise 3.6 (2 pts): the LSGAN losses
 # `d_real` (shape `(m,)`) and `d_fake` (shape `(m',)`) are D's scores. Return the pair `(loss_D, loss_g)`,
-# each a batch-averaged scalar.
+# each a batch-averaged scalar that gradients can flow through (each loss trains a network).
 
 # %% exercise="3.6"
 def lsgan_losses(d_real, d_fake, a, b, c):
@@ -382,7 +387,8 @@ cgan_label_demo(run=cgan, mixture=labelled, component_labels=component_labels)
 # `x` (shape `(n, 2)`) and `y` (shape `(m, 2)`) are batches of X and Y; `g`, `f`, `d_x`, `d_y` are
 # functions (networks) mapping `(k, 2)` to `(k, 2)` (the generators) or `(k, 1)` (the discriminators).
 # Return the triple `(L(g, D_Y), L(f, D_X), L_cycle)`: batch means, with the L1 norm summing |.|
-# over the two coordinates.
+# over the two coordinates. You may call your `lsgan_losses` from exercise 3.6 for the adversarial terms.
+# Each term must keep its gradients: the check differentiates it with respect to the networks it trains.
 
 # %% exercise="3.7"
 def cyclegan_terms(x, y, g, f, d_x, d_y):

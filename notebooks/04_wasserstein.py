@@ -375,6 +375,7 @@ check("4.4", critic_loss)
 # ### Exercise 4.5 (1 pt): one weight-clipping step
 # `critic` is a `torch.nn.Module`, `c > 0`. Clamp every parameter (weights *and* biases) into $[-c, c]$,
 # in place and without recording gradients (`torch.no_grad()`), then return `list(critic.parameters())`.
+# The check looks at the critic after your call (training goes on with it), so clipped copies are not enough.
 
 # %% exercise="4.5"
 def clip_weights(critic, c):

@@ -13,7 +13,15 @@ import torch
 import torch.nn.functional as F
 
 from ..core.nets import mlp
-from ..grading.compare import Mistake, call_with_grad, clone_args, expect_close, generator, to_plain_tensor
+from ..grading.compare import (
+    Mistake,
+    call_with_grad,
+    call_with_state,
+    clone_args,
+    expect_close,
+    generator,
+    to_plain_tensor,
+)
 from ..grading.core import CheckFailed, StudentError, register
 from . import transport, wasserstein, wgan
 
@@ -244,9 +252,13 @@ def _flat(tensors) -> torch.Tensor:
     reference=wgan.clip_weights,
 )
 def check_clip_weights(fn) -> None:
-    """Exercise 4.5: compares with :func:`~course_utils.s04_wasserstein.wgan.clip_weights`."""
-    critic, c = _critic(45, 8, 0.08), 0.05
-    critic(torch.ones(3, 2, dtype=torch.float64)).sum().backward()  # gradients present, as after an update
+    """Exercise 4.5: compares with :func:`~course_utils.s04_wasserstein.wgan.clip_weights`.
+
+    What counts is the critic after the call (Algorithm 1 goes on training it), seen through
+    ``call_with_state``; the returned list is checked after that.
+    """
+    critic, c = _critic(45, 8, 0.08), 0.05  # no gradients: a fresh critic, as after optimiser.zero_grad()
+    names = [name for name, _ in critic.named_parameters()]
     params = [p.detach().clone() for p in critic.parameters()]
     ref = _flat(wgan.clip_weights(copy.deepcopy(critic), c))
     kinds = [p.ndim for p in params]
@@ -261,20 +273,18 @@ def check_clip_weights(fn) -> None:
         Mistake(_flat([p * min(1.0, c / float(p.norm())) for p in params]),
                 "clip each entry separately: w <- clip(w, -c, c), not a rescaling of the whole tensor by its norm"),
     ]
-    try:
-        got = fn(copy.deepcopy(critic), c)
-    except NotImplementedError:
-        raise
-    except (RuntimeError, AttributeError, StudentError) as err:
-        # clip_grad_value_ on a critic without gradients, or p.grad.clamp_ on p.grad = None
-        if "nested_tensorlist" in str(err) or "'NoneType'" in str(err):
-            raise CheckFailed(f"your function raised {getattr(err, 'type_name', type(err).__name__)} "
-                              f"({str(err)[:60]}...): clip the parameters themselves (p.clamp_ under "
-                              "torch.no_grad()), not their gradients: the check's critic has no gradients yet") \
-                from None
-        raise
+    what = f"a critic whose weights reach {float(_flat(params).abs().max()):.2f}, clipped at c = {c}"
+    got, after = _clip_call(fn, copy.deepcopy(critic), c, names)
+    if not _same(after, ref):
+        if _same(after, _flat(params)) and _params_like(got, params) and _same(_flat(got), ref):
+            raise CheckFailed(f"on {what}: you returned clipped copies, but the critic itself did not change: "
+                              "Algorithm 1 goes on training the clipped critic, so clamp its parameters in place "
+                              "(under torch.no_grad(), p.clamp_(-c, c) for every p in critic.parameters()), then "
+                              "return list(critic.parameters())")
+        expect_close(after, ref, what=f"{what}: the critic's parameters after your call", mistakes=mistakes)
     if got is None:
-        raise CheckFailed("return the critic's parameters after clipping: list(critic.parameters())")
+        raise CheckFailed("the critic is clipped, but your function returned None: return the critic's parameters "
+                          "after clipping, list(critic.parameters())")
     if not isinstance(got, (list, tuple)) or len(got) != len(params):
         raise CheckFailed(f"return a list of the critic's {len(params)} parameters (weights and biases, in "
                           "critic.parameters() order)")
@@ -282,11 +292,53 @@ def check_clip_weights(fn) -> None:
         if tuple(to_plain_tensor(t).shape) != tuple(p.shape):
             raise CheckFailed(f"parameter {i} should have shape {tuple(p.shape)}, got "
                               f"{tuple(to_plain_tensor(t).shape)}: return list(critic.parameters())")
-    what = f"a critic whose weights reach {float(_flat(params).abs().max()):.2f}, clipped at c = {c}"
-    expect_close(_flat(got), ref, what=what, mistakes=mistakes)
+    expect_close(_flat(got), ref, what=f"{what}: the parameters you returned", mistakes=[
+        Mistake(_flat(params), "the critic is clipped, but the list you returned holds the values from before "
+                               "clipping: return list(critic.parameters()) itself (copies taken earlier keep "
+                               "the old values)")])
     small = _critic(46, 8, 0.01)
-    expect_close(_flat(fn(copy.deepcopy(small), 1.0)), _flat(small.parameters()),
-                 what="weights already inside [-c, c] (nothing changes)")
+    inside = _flat(small.parameters())
+    got, after = _clip_call(fn, copy.deepcopy(small), 1.0, names)
+    expect_close(after, inside, what="weights already inside [-c, c]: the critic after your call (nothing may "
+                 "change)")
+    expect_close(_flat(got), inside, what="weights already inside [-c, c]: the parameters you returned")
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and bool(torch.allclose(a, b, rtol=1e-5, atol=1e-6))
+
+
+def _params_like(got, params) -> bool:
+    """Whether ``got`` is a list of tensors of the parameters' shapes."""
+    return isinstance(got, (list, tuple)) and len(got) == len(params) and all(
+        isinstance(t, torch.Tensor) and t.shape == p.shape for t, p in zip(got, params, strict=True))
+
+
+_CLAMP_IN_PLACE = ("Algorithm 1 clamps the critic's weights themselves, in place: under torch.no_grad(), "
+                   "p.clamp_(-c, c) for every p in critic.parameters()")
+
+
+def _clip_call(fn, critic, c, names):
+    """``fn(critic, c)``: (what it returned, the critic's parameters after the call, flattened in ``names`` order)."""
+    try:
+        got, after = call_with_state(fn, critic, c)
+    except NotImplementedError:
+        raise
+    except (RuntimeError, AttributeError, StudentError) as err:
+        text = str(err)
+        if "nested_tensorlist" in text:  # torch.nn.utils.clip_grad_value_ on parameters without gradients
+            raise CheckFailed("torch.nn.utils.clip_grad_value_ clips gradients, not weights (it raised a "
+                              "RuntimeError here because the check's critic has no gradients yet): "
+                              f"{_CLAMP_IN_PLACE}") from None
+        if "'NoneType' object has no attribute" in text and any(k in text for k in ("'clamp", "'clip", "'data'")):
+            raise CheckFailed("p.grad is None here (the check's critic has no gradients yet), and p.grad.clamp_ "
+                              f"would clip gradients, not weights: {_CLAMP_IN_PLACE}") from None
+        raise
+    state = after[0]
+    if not isinstance(state, dict) or any(not isinstance(state.get(n), torch.Tensor) for n in names):
+        raise CheckFailed("after your call the critic no longer has its parameters: clamp them in place, "
+                          "do not remove or replace them")
+    return got, _flat(state[n] for n in names)
 
 
 # --- 4.6 the gradient penalty --------------------------------------------------------------------
@@ -300,9 +352,9 @@ def _gp_case(seed: int):
     return critic, x_real, x_fake, eps
 
 
-def _input_grad(critic, points):
+def _input_grad(critic, points, reduce=torch.sum):
     x = points.detach().clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(x).sum(), x)
+    (grad,) = torch.autograd.grad(reduce(critic(x)), x)
     return grad
 
 
@@ -332,6 +384,12 @@ def _gp_mistakes(critic, x_real, x_fake, eps):
         Mistake(10 * two_sided(grad), "return the penalty without its weight lambda (the training multiplies)"),
         Mistake(((norm - 1) ** 2).sum(), "average the penalty over the batch, do not sum"),
         Mistake((norm - 1).mean(), "square the gap: (|grad f| - 1)^2"),
+        Mistake(two_sided(_input_grad(critic, x_hat, torch.mean)),
+                "differentiate the SUM of the scores, critic(x_hat).sum(), not their mean: each score depends only "
+                "on its own x_hat, so the sum's gradient holds each sample's own gradient, while the mean's "
+                f"divides every one by the batch size ({len(x_hat)})"),
+        Mistake(((grad.norm(dim=0) - 1) ** 2).mean(), "take the norm of each sample's gradient, over the "
+                                                      "coordinates (dim=1), not over the batch (dim=0)"),
     ]
 
 

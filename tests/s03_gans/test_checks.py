@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import assert_fails, assert_passes
+from helpers import assert_fails, assert_fails_for_secrets, assert_passes, assert_passes_for_secrets
 from scipy.spatial.distance import jensenshannon
 from torch.distributions import Categorical
 
@@ -56,11 +56,30 @@ def test_3_1_fails(fn, hint):
     assert_fails("3.1", fn, hint)
 
 
+def test_3_1_rewrite_passes_for_many_secrets():
+    assert_passes_for_secrets("3.1", lambda px, pt: 1 / (1 + pt / px), n=50)
+
+
 # --- 3.2 C(g) ----------------------------------------------------------------------------
 
-def c_direct(px, pt, dx):
-    d = px / (px + pt)
-    return (px * torch.log(d) + pt * torch.log1p(-d)).sum() * dx
+def c_xlogy(px, pt, dx):
+    """log D* and log(1 - D*) as ratios of densities: no 1 - D* to round to 0 in the tails."""
+    total = px + pt
+    return (torch.xlogy(px, px / total) + torch.xlogy(pt, pt / total)).sum() * dx
+
+
+def c_log_densities(px, pt, dx):
+    """log D* = log p_X - log(p_X + p_theta), log(1 - D*) = log p_theta - log(p_X + p_theta)."""
+    log_total = torch.log(px + pt)
+    return (px * (torch.log(px) - log_total) + pt * (torch.log(pt) - log_total)).sum() * dx
+
+
+def c_own_discriminator(px, pt, dx):
+    """With 3.1's D* (the course's answer to another exercise is the student's to use)."""
+    from course_utils.s03_gans.gan import optimal_discriminator
+
+    d = optimal_discriminator(px, pt)
+    return (torch.xlogy(px, d) + torch.xlogy(pt, pt / (px + pt))).sum() * dx
 
 
 def c_from_scipy_jsd(px, pt, dx):
@@ -76,19 +95,87 @@ def c_trapezoid(px, pt, dx):
     return -math.log(4) + float(np.trapezoid(integrand.numpy(), dx=dx))
 
 
-@pytest.mark.parametrize("fn", [c_direct, c_from_scipy_jsd, c_trapezoid])
+@pytest.mark.parametrize("fn", [c_xlogy, c_log_densities, c_own_discriminator, c_from_scipy_jsd, c_trapezoid])
 def test_3_2_passes(fn):
     assert_passes("3.2", fn)
 
 
+@pytest.mark.parametrize("fn", [c_xlogy, c_log_densities])
+def test_3_2_tail_finite_rewrites_pass_for_many_secrets(fn):
+    assert_passes_for_secrets("3.2", fn, n=50)
+
+
+def c_naive(px, pt, dx):
+    """The textbook form: right on paper, -inf where D* rounds to 1."""
+    d = px / (px + pt)
+    return (px * torch.log(d) + pt * torch.log(1 - d)).sum() * dx
+
+
+def c_naive_log1p(px, pt, dx):
+    d = px / (px + pt)
+    return (px * torch.log(d) + pt * torch.log1p(-d)).sum() * dx
+
+
+def c_naive_xlogy(px, pt, dx):
+    """xlogy does not help once 1 - D* has rounded to 0: p_theta > 0 there, so p_theta log 0 = -inf."""
+    d = px / (px + pt)
+    return (torch.xlogy(px, d) + torch.xlogy(pt, 1 - d)).sum() * dx
+
+
+@pytest.mark.parametrize("fn", [c_naive, c_naive_log1p, c_naive_xlogy])
+def test_3_2_forms_that_are_not_finite_in_the_tails_fail_on_the_announced_case_only(fn):
+    """They are right on every random case (no hidden seed reaches the tails by chance), and every
+    student is told the same thing: the named case of N(-3, 0.36), and why."""
+    r = assert_fails("3.2", fn, "the tails of N(-3, 0.36)")
+    assert "rounds to 1" in r.message and "-inf" in r.message and "torch.xlogy" in r.message
+    assert_fails_for_secrets("3.2", fn, n=50, hint="the tails of N(-3, 0.36)")
+
+
+def test_3_2_random_cases_keep_d_star_away_from_1_under_every_secret():
+    from helpers import grading_secret
+
+    from course_utils.grading.core import _current
+    from course_utils.s03_gans.checks import _grid_densities
+
+    token = _current.set("3.2")
+    try:
+        for k in range(200):
+            with grading_secret(f"secret-{k}", f"student-{k % 7}"):
+                px, pt, _ = _grid_densities(32)
+            assert float((1 - px / (px + pt)).min()) > 1e-7
+    finally:
+        _current.reset(token)
+
+
+def test_3_2_the_announced_case_is_the_notebooks_example():
+    from course_utils.s03_gans.checks import _hostile_tails
+
+    px, pt, dx = _hostile_tails()
+    assert float(c_xlogy(px, pt, dx)) == pytest.approx(-0.2671, abs=1e-4)
+    assert float(c_naive(px, pt, dx)) == -math.inf
+
+
+def test_3_2_nan_in_the_tails_is_told_the_same():
+    def nan_form(px, pt, dx):  # 0 * log 0 where p_theta underflows, and log(1 - D*) = -inf where it does not
+        d = px / (px + pt)
+        out = c_xlogy(px, pt, dx)
+        return out if float((1 - d).min()) > 0 else torch.tensor(math.nan, dtype=torch.float64)
+
+    r = assert_fails("3.2", nan_form, "you returned nan")
+    assert "rounds to 1" in r.message
+
+
 @pytest.mark.parametrize("fn, hint", [
-    (lambda px, pt, dx: c_direct(px, pt, dx) / dx, "multiply the sum by dx"),
-    (lambda px, pt, dx: -c_direct(px, pt, dx), "sign slip"),
-    (lambda px, pt, dx: c_direct(px, pt, dx) / math.log(2), "natural logs"),
+    (lambda px, pt, dx: c_xlogy(px, pt, dx) / dx, "multiply the sum by dx"),
+    (lambda px, pt, dx: -c_xlogy(px, pt, dx), "sign slip"),
+    (lambda px, pt, dx: c_xlogy(px, pt, dx) / math.log(2), "natural logs"),
     (lambda px, pt, dx: (torch.xlogy(px + pt, px / (px + pt))).sum() * dx, "not log D*"),
     (lambda px, pt, dx: -math.log(4) + (c_from_scipy_jsd(px, pt, dx) + math.log(4)) / 2, "twice the JSD"),
     (lambda px, pt, dx: c_from_scipy_jsd(px, pt, dx) + math.log(4), "dropped the constant"),
     (lambda px, pt, dx: (px * torch.log(px / (px + pt))).sum() * dx, "second expectation"),
+    (lambda px, pt, dx: (torch.xlogy(px, px / (px + pt)) + torch.xlogy(pt, pt / (px + pt))).mean(),
+     "not a mean over the grid points"),
+    (lambda px, pt, dx: ((px / (px + pt)) * px + (pt / (px + pt)) * pt).sum() * dx, "forgot the logs"),
 ])
 def test_3_2_fails(fn, hint):
     assert_fails("3.2", fn, hint)
@@ -110,7 +197,7 @@ def _jsd_via_entropies(p, q):
 
 
 @pytest.mark.parametrize("fn", [_jsd_scipy, _jsd_via_entropies], ids=["scipy", "entropies"])
-def test_jsd_correct_alternatives_pass(fn):
+def test_3_3_passes(fn):
     assert_passes("3.3", fn)
 
 
@@ -127,8 +214,12 @@ def _kl(p, q):
     (lambda p, q: 0.5 * (_kl(p, p + q) + _kl(q, p + q)), "the 1/2 inside the log"),
     (lambda p, q: 0.5 * ((p * (2 * p / (p + q)).log()).sum(-1) + (q * (2 * q / (p + q)).log()).sum(-1)), "nan"),
 ])
-def test_jsd_wrong_answers_fail(fn, hint):
+def test_3_3_fails(fn, hint):
     assert_fails("3.3", fn, hint)
+
+
+def test_3_3_rewrite_passes_for_many_secrets():
+    assert_passes_for_secrets("3.3", _jsd_via_entropies, n=50)
 
 
 # --- 3.4 discriminator loss -----------------------------------------------------------------
@@ -141,7 +232,7 @@ def test_jsd_wrong_answers_fail(fn, hint):
     lambda r, f: F.binary_cross_entropy(torch.sigmoid(r), torch.ones_like(r))
     + F.binary_cross_entropy(torch.sigmoid(f), torch.zeros_like(f)),
 ])
-def test_3_3_passes(fn):
+def test_3_4_passes(fn):
     assert_passes("3.4", fn)
 
 
@@ -159,9 +250,15 @@ def d_ref(r, f):
                                                                                    torch.zeros_like(f)])),
      "each expectation over its own batch"),
     (lambda r, f: d_ref(r, f).detach(), "no gradient"),
+    (lambda r, f: 0.5 * (F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
+                         + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f))), "no factor 1/2"),
 ])
-def test_3_3_fails(fn, hint):
+def test_3_4_fails(fn, hint):
     assert_fails("3.4", fn, hint)
+
+
+def test_3_4_rewrite_passes_for_many_secrets():
+    assert_passes_for_secrets("3.4", lambda r, f: -(F.logsigmoid(r).mean() + F.logsigmoid(-f).mean()), n=50)
 
 
 # --- 3.5 non-saturating generator loss -----------------------------------------------------
@@ -171,7 +268,7 @@ def test_3_3_fails(fn, hint):
     lambda f: F.binary_cross_entropy_with_logits(f, torch.ones_like(f)),
     lambda f: -torch.log(torch.sigmoid(f)).mean(),
 ])
-def test_3_4_passes(fn):
+def test_3_5_passes(fn):
     assert_passes("3.5", fn)
 
 
@@ -183,8 +280,12 @@ def test_3_4_passes(fn):
     (lambda f: -torch.log(1 - torch.sigmoid(f)).mean(), "-log(1 - D)"),
     (lambda f: -F.logsigmoid(f).mean().detach(), "no gradient"),
 ])
-def test_3_4_fails(fn, hint):
+def test_3_5_fails(fn, hint):
     assert_fails("3.5", fn, hint)
+
+
+def test_3_5_rewrite_passes_for_many_secrets():
+    assert_passes_for_secrets("3.5", lambda f: F.binary_cross_entropy_with_logits(f, torch.ones_like(f)), n=50)
 
 
 # --- 3.6 LSGAN --------------------------------------------------------------------------------
@@ -198,7 +299,7 @@ def ls_mse(dr, df, a, b, c):
     ls_mse,
     lambda dr, df, a, b, c: [((dr - b) ** 2).mean() + ((df - a) ** 2).mean(), ((df - c) ** 2).mean()],
 ])
-def test_3_5_passes(fn):
+def test_3_6_passes(fn):
     assert_passes("3.6", fn)
 
 
@@ -208,9 +309,16 @@ def test_3_5_passes(fn):
     (lambda dr, df, a, b, c: (ls_mse(dr, df, a, b, c)[0], ((df - a) ** 2).mean()), "target is c"),
     (lambda dr, df, a, b, c: (ls_mse(dr, df, a, b, c)[0] / 2, ls_mse(dr, df, a, b, c)[1] / 2), "no factor 1/2"),
     (lambda dr, df, a, b, c: ls_mse(dr, df, a, b, c)[0], "return a pair"),
+    (lambda dr, df, a, b, c: (ls_mse(dr, df.detach(), a, b, c)[0], ls_mse(dr, df, a, b, c)[1]),
+     "no gradient reaches D's scores"),
+    (lambda dr, df, a, b, c: tuple(loss.item() for loss in ls_mse(dr, df, a, b, c)), "no gradient reaches"),
 ])
-def test_3_5_fails(fn, hint):
+def test_3_6_fails(fn, hint):
     assert_fails("3.6", fn, hint)
+
+
+def test_3_6_rewrite_passes_for_many_secrets():
+    assert_passes_for_secrets("3.6", ls_mse, n=50)
 
 
 # --- 3.7 CycleGAN -------------------------------------------------------------------------------
@@ -233,8 +341,26 @@ def cyc_with(**changes):
     return fn
 
 
-def test_3_6_passes():
-    assert_passes("3.7", cyc_ok)
+def cyc_with_own_lsgan(x, y, g, f, d_x, d_y):
+    """The adversarial terms through 3.6's losses (a = 0, b = 1); the cycle with torch.linalg."""
+    from course_utils.s03_gans.gan import lsgan_losses
+
+    adv_g = lsgan_losses(d_y(y), d_y(g(x)), 0.0, 1.0, 1.0)[0]
+    adv_f = lsgan_losses(d_x(x), d_x(f(y)), 0.0, 1.0, 1.0)[0]
+    cycle = sum(torch.linalg.vector_norm(back - start, ord=1, dim=-1).mean()
+                for back, start in ((f(g(x)), x), (g(f(y)), y)))
+    return adv_g, adv_f, cycle
+
+
+@pytest.mark.parametrize("fn", [cyc_ok, cyc_with_own_lsgan])
+def test_3_7_passes(fn):
+    assert_passes("3.7", fn)
+
+
+def test_3_7_rewrite_passes_for_many_secrets_and_leaves_torchs_global_random_state_alone():
+    state = torch.random.get_rng_state()
+    assert_passes_for_secrets("3.7", cyc_with_own_lsgan, n=50)
+    assert torch.equal(torch.random.get_rng_state(), state)
 
 
 @pytest.mark.parametrize("fn, hint", [
@@ -249,9 +375,22 @@ def test_3_6_passes():
     (cyc_with(cycle=lambda x, y, g, f, dx, dy: (g(f(x)) - x).abs().sum(1).mean() + (f(g(y)) - y).abs().sum(1).mean()),
      "order of the maps"),
     (lambda *args: cyc_ok(*args)[:2], "return a triple"),
+    (lambda *args: tuple(t.item() for t in cyc_ok(*args)), "no gradient reaches the weights of D_Y"),
+    (cyc_with(cycle=lambda x, y, g, f, dx, dy: cyc_ok(x, y, g, f, dx, dy)[2].detach()),
+     "no gradient reaches the weights of g and f"),
+    (cyc_with(cycle=lambda x, y, g, f, dx, dy: (f(g(x).detach()) - x).abs().sum(1).mean()
+              + (g(f(y).detach()) - y).abs().sum(1).mean()), "is part of it detached?"),
+    (cyc_with(adv_g=lambda x, y, g, f, dx, dy: ((dy(y).detach() - 1) ** 2).mean() + (dy(g(x)) ** 2).mean()),
+     "is part of it detached?"),
 ])
-def test_3_6_fails(fn, hint):
+def test_3_7_fails(fn, hint):
     assert_fails("3.7", fn, hint)
+
+
+def test_3_7_discriminator_terms_may_detach_the_generators_output():
+    """L(g, D_Y) trains D_Y: a student who stops its gradient at g(x), as D's update does, is right."""
+    assert_passes("3.7", cyc_with(adv_g=lambda x, y, g, f, dx, dy: ((dy(y) - 1) ** 2).mean()
+                                  + (dy(g(x).detach()) ** 2).mean()))
 
 
 # --- 3.8 AdaIN -----------------------------------------------------------------------------------
@@ -279,7 +418,7 @@ def adain_numpy(x, y):
 
 
 @pytest.mark.parametrize("fn", [adain_instance_norm, adain_std_plus_eps, adain_numpy])
-def test_3_7_passes(fn):
+def test_3_8_passes(fn):
     assert_passes("3.8", fn)
 
 
@@ -302,5 +441,9 @@ def _adain_dims(dims, unbiased=False, power=1.0):
     (lambda x, y: y.std((2, 3), keepdim=True, unbiased=False) * (x - x.mean((2, 3), keepdim=True))
      + y.mean((2, 3), keepdim=True), "normalise x first"),
 ])
-def test_3_7_fails(fn, hint):
+def test_3_8_fails(fn, hint):
     assert_fails("3.8", fn, hint)
+
+
+def test_3_8_rewrite_passes_for_many_secrets():
+    assert_passes_for_secrets("3.8", adain_instance_norm, n=50)

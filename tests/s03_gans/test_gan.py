@@ -51,6 +51,19 @@ def test_at_equilibrium_c_is_minus_log_4():
     assert gan.LOG_4 == pytest.approx(math.log(4))
 
 
+def test_c_of_g_stays_finite_where_d_star_rounds_to_1():
+    """The notebook's N(-3, 0.36) against its data mixture: 1 - D* rounds to 0 in the tails (exercise 3.2's
+    announced case), and C(g) must not become -inf there."""
+    grid = torch.linspace(-7.0, 7.0, 1401, dtype=torch.float64)
+    dx = float(grid[1] - grid[0])
+    pdf = lambda mean, std: torch.from_numpy(norm.pdf(grid.numpy(), mean, std))  # noqa: E731
+    p, q = 0.4 * pdf(-1.5, 0.5) + 0.6 * pdf(1.5, 0.7), pdf(-3.0, 0.6)
+    assert bool((1 - gan.optimal_discriminator(p, q) == 0).any())
+    jsd_scipy = jensenshannon((p * dx).numpy(), (q * dx).numpy(), base=math.e) ** 2
+    assert float(gan.optimal_value_on_grid(p, q, dx)) == pytest.approx(-math.log(4) + 2 * jsd_scipy, abs=1e-6)
+    assert float(gan.optimal_value_on_grid(p, q, dx)) == pytest.approx(-0.2671, abs=1e-4)
+
+
 def test_disjoint_supports_give_jsd_log_2_and_c_zero():
     p, q = normal(-6.0, 0.3), normal(6.0, 0.3)
     assert float(gan.jsd_on_grid(p, q, DX)) == pytest.approx(math.log(2), abs=1e-6)

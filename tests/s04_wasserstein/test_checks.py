@@ -12,7 +12,7 @@ import ot
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import assert_fails, assert_passes
+from helpers import assert_fails, assert_passes, assert_passes_for_secrets
 from scipy.integrate import cumulative_trapezoid
 from scipy.stats import wasserstein_distance
 
@@ -96,6 +96,11 @@ def test_4_1_slides_case_rejects_the_signed_integral_whose_value_is_0():
     assert "the slides' example" in r.message and "difference of the means" in r.message
 
 
+@pytest.mark.parametrize("fn", [w1_grid_trapezoid, w1_grid_scipy], ids=["trapezoid", "scipy"])
+def test_4_1_rewrites_pass_for_many_secrets(fn):
+    assert_passes_for_secrets("4.1", fn, n=50)
+
+
 # --- 4.2 W1 from samples ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fn", [
@@ -122,6 +127,11 @@ def test_4_2_fails(fn, hint):
     assert_fails("4.2", fn, hint)
 
 
+def test_4_2_rewrite_passes_for_many_secrets():
+    assert_passes_for_secrets("4.2", lambda x, y: float(np.mean(np.abs(np.sort(x.numpy()) - np.sort(y.numpy())))),
+                              n=50)
+
+
 # --- 4.3 the transport cost of a plan ----------------------------------------------------------
 
 @pytest.mark.parametrize("fn", [
@@ -144,6 +154,11 @@ def test_4_3_passes(fn):
 ])
 def test_4_3_fails(fn, hint):
     assert_fails("4.3", fn, hint)
+
+
+def test_4_3_rewrite_passes_for_many_secrets():
+    assert_passes_for_secrets("4.3", lambda plan, x, y: torch.einsum(
+        "ij,ij->", plan, torch.linalg.vector_norm(x[:, None] - y[None], dim=-1)), n=50)
 
 
 # --- 4.4 the critic loss --------------------------------------------------------------------------
@@ -173,6 +188,10 @@ def test_4_4_fails(fn, hint):
     assert_fails("4.4", fn, hint)
 
 
+def test_4_4_rewrite_passes_for_many_secrets():
+    assert_passes_for_secrets("4.4", lambda r, f: f.sum() / f.numel() - r.sum() / r.numel(), n=50)
+
+
 # --- 4.5 weight clipping ----------------------------------------------------------------------------
 
 def clip_in_place(critic, c):
@@ -188,13 +207,54 @@ def clip_through_data(critic, c):
     return [p for p in critic.parameters()]
 
 
+def clip_copy_back(critic, c):
+    params = [p for _, p in critic.named_parameters()]
+    with torch.no_grad():
+        for p in params:
+            p.copy_(torch.where(p > c, c, torch.where(p < -c, -c, p)))
+    return params
+
+
+def clip_data_in_place(critic, c):
+    for p in critic.parameters():
+        p.data.clamp_(min=-c, max=c)
+    return list(critic.parameters())
+
+
+@pytest.mark.parametrize("fn", [clip_in_place, clip_through_data, clip_copy_back, clip_data_in_place])
+def test_4_5_passes(fn):
+    assert_passes("4.5", fn)
+
+
+@pytest.mark.parametrize("fn", [clip_copy_back, clip_data_in_place])
+def test_4_5_rewrites_pass_for_many_secrets(fn):
+    assert_passes_for_secrets("4.5", fn, n=50)
+
+
 def clip_copies(critic, c):
+    """Right values, returned, but the critic that training goes on with is not clipped."""
     return [torch.clamp(p.detach(), -c, c) for p in critic.parameters()]
 
 
-@pytest.mark.parametrize("fn", [clip_in_place, clip_through_data, clip_copies])
-def test_4_5_passes(fn):
-    assert_passes("4.5", fn)
+def clip_data_copies(critic, c):
+    return [p.data.clamp(-c, c) for p in critic.parameters()]
+
+
+def test_4_5_clipped_copies_fail_and_are_told_the_critic_did_not_change():
+    for fn in (clip_copies, clip_data_copies):
+        r = assert_fails("4.5", fn, "you returned clipped copies, but the critic itself did not change")
+        assert "in place" in r.message
+
+
+def clip_grad_value(critic, c):
+    torch.nn.utils.clip_grad_value_(critic.parameters(), c)
+    return list(critic.parameters())
+
+
+def test_4_5_clip_grad_value_is_told_it_clips_gradients_not_weights():
+    r = assert_fails("4.5", clip_grad_value, "clip_grad_value_ clips gradients, not weights")
+    assert "p.clamp_(-c, c)" in r.message and "torch.no_grad()" in r.message
+    assert not r.message.startswith("your function raised")
 
 
 def clip_gradients(critic, c):
@@ -241,15 +301,39 @@ def clip_and_return_nothing(critic, c):
     clip_in_place(critic, c)
 
 
+def clip_not_in_place(critic, c):
+    for p in critic.parameters():
+        p.data.clamp(-c, c)  # a new tensor, thrown away
+    return list(critic.parameters())
+
+
+def clip_grad_norm(critic, c):
+    torch.nn.utils.clip_grad_norm_(critic.parameters(), c)
+    return list(critic.parameters())
+
+
+def clip_then_return_old_values(critic, c):
+    before = [p.detach().clone() for p in critic.parameters()]
+    clip_in_place(critic, c)
+    return before
+
+
+def clip_then_return_first_layers(critic, c):
+    return clip_in_place(critic, c)[:2]
+
+
 @pytest.mark.parametrize("fn, hint", [
-    (clip_gradients, "not their gradients"),
-    (clip_gradient_tensors, "not their gradients"),
+    (clip_gradients, "gradients, not weights"),
+    (clip_gradient_tensors, "gradients, not weights"),
+    (clip_grad_norm, "the weights did not change"),
+    (clip_not_in_place, "the weights did not change"),
+    (clip_then_return_old_values, "holds the values from before clipping"),
     (clip_weights_only, "clip the biases too"),
     (clip_positive, "symmetric interval"),
     (zero_outside, "not 0"),
     (rescale_by_norm, "each entry separately"),
     (clip_and_return_nothing, "return the critic's parameters"),
-    (lambda critic, c: list(critic.parameters())[:2], "return a list of the critic's"),
+    (clip_then_return_first_layers, "return a list of the critic's"),
 ])
 def test_4_5_fails(fn, hint):
     assert_fails("4.5", fn, hint)
@@ -292,6 +376,13 @@ def _hat(x_real, x_fake, eps):
     return eps * x_real + (1 - eps) * x_fake
 
 
+def gp_of_the_mean_score(critic, x_real, x_fake, eps):
+    """Differentiates the batch's mean score: each sample's gradient comes out divided by the batch size."""
+    x_hat = _hat(x_real, x_fake, eps).requires_grad_(True)
+    (g,) = torch.autograd.grad(critic(x_hat).mean(), x_hat, create_graph=True)
+    return ((g.norm(dim=1) - 1) ** 2).mean()
+
+
 @pytest.mark.parametrize("fn, hint", [
     (lambda c, r, f, e: _input_grad(c, _hat(r, f, e)).norm(dim=1).mean(), "not |grad f| itself"),
     (lambda c, r, f, e: (_input_grad(c, _hat(r, f, e)).norm(dim=1) ** 2).mean(), "not |grad f|^2"),
@@ -306,9 +397,20 @@ def _hat(x_real, x_fake, eps):
     (lambda c, r, f, e: ((_input_grad(c, _hat(r, f, e)).norm(dim=1) - 1) ** 2).sum(), "do not sum"),
     (lambda c, r, f, e: ((_input_grad(c, _hat(r, f, e), create_graph=False).norm(dim=1) - 1) ** 2).mean(),
      "create_graph=True"),
+    (gp_of_the_mean_score, "not their mean"),
+    (lambda c, r, f, e: ((_input_grad(c, _hat(r, f, e)).norm(dim=0) - 1) ** 2).mean(), "not over the batch (dim=0)"),
 ])
 def test_4_6_fails(fn, hint):
     assert_fails("4.6", fn, hint)
+
+
+def test_4_6_the_mean_score_slip_is_named_with_the_batch_size():
+    r = assert_fails("4.6", gp_of_the_mean_score, "critic(x_hat).sum()")
+    assert "batch size (32)" in r.message
+
+
+def test_4_6_rewrite_passes_for_many_secrets():
+    assert_passes_for_secrets("4.6", gp_lerp, n=50)
 
 
 # --- the grader's shifted inputs ------------------------------------------------------------------
