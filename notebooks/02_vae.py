@@ -340,7 +340,8 @@ plot_digit_rows({"test digits": split.x_test, "Gaussian": model_g.reconstruct(sp
 # ### Exercise 2.5 (2 pts): quantize, straight-through
 # Given `z_e` of shape `(..., D)` and a `codebook` of shape `(K, D)`, return `(z_q, indices)`:
 # z_q has z_e's shape and the value of the nearest codewords, with the straight-through gradient to
-# z_e; indices has shape `z_e.shape[:-1]`.
+# z_e (and none to the codebook through z_q: the codebook term of the loss, exercise 2.6, trains it);
+# indices has shape `z_e.shape[:-1]`.
 
 # %% exercise="2.5"
 def quantize(z_e, codebook):

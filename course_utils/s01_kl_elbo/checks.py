@@ -18,6 +18,7 @@ from ..grading.core import CheckFailed, register
 from . import divergences, elbo, latent
 
 SECTION = "01"
+LOG_2PI = math.log(2 * math.pi)
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -46,6 +47,8 @@ def check_kl_discrete(fn) -> None:
         Mistake(ref / math.log(2), "use the natural log (nats), not log base 2"),
         Mistake(p * ratio, "sum over the last axis (the K outcomes), one divergence per row"),
         Mistake(ref.sum(), "return one divergence per row, shape (16,), not the sum over the batch"),
+        Mistake(ref.mean(), "return one divergence per row, shape (16,), not the batch mean "
+                "(F.kl_div: reduction='none', then .sum(-1))"),
         Mistake((p * ratio).sum(0), "sum over the last axis (outcomes), not over the batch axis"),
         Mistake(-ref, "sign slip: D_KL = sum p log(p/q) is >= 0"),
     ]
@@ -126,6 +129,10 @@ def check_kl_gaussian_std_normal(fn) -> None:
                 "log_var is log sigma^2, not the variance itself: sigma^2 = exp(log_var)"),
         Mistake(-0.5 * (1 + log_var - mu**2 - log_var.exp() ** 2).sum(-1),
                 "the variance is exp(log_var), not exp(log_var)^2"),
+        # Normal(mu, log_var.exp()): the variance given where torch.distributions wants the standard deviation
+        Mistake(divergences.kl_std_normal(mu, 2 * log_var),
+                "exp(log_var) is the variance sigma^2; the standard deviation (Normal's scale) is "
+                "sigma = exp(log_var / 2)"),
     ]
     expect_close(fn(*clone_args(mu, log_var)), ref, what="a batch of 64 means and log-variances, J = 8",
                  mistakes=mistakes)
@@ -155,6 +162,8 @@ def check_kl_monte_carlo(fn) -> None:
         Mistake(ratio.sum(), "average over the samples (divide by N), do not sum"),
         Mistake(ratio, "return one number, the average over the N samples"),
         Mistake(torch.exp(ratio).mean(), "average the log-ratios themselves, not their exponentials"),
+        Mistake(ratio.sum() / z.numel(), "divide by the number of samples N = z.shape[0], not by z.numel() "
+                "(z has shape (N, d): N samples of dimension d)"),
     ]
     expect_close(fn(log_q, log_p, z.clone()), ref, what="500 samples of a 3-D Gaussian q",
                  mistakes=mistakes)
@@ -185,6 +194,8 @@ def check_importance_log_evidence(fn) -> None:
         Mistake(torch.logsumexp(log_joint(z) + log_q(z), 0) - math.log(200),
                 "sign slip: the weight is p(x, z) / q(z), so log w = log_joint - log_q"),
         Mistake(log_w, "return one number, not one per sample"),
+        Mistake(torch.logsumexp(log_w, 0) - math.log(z.numel()),
+                "K is the number of samples z.shape[0], not z.numel() (z has shape (K, d))"),
     ]
     expect_close(fn(log_joint, log_q, z.clone()), ref, what="K = 200 samples from q", mistakes=mistakes)
     def far_joint(z):
@@ -220,9 +231,30 @@ def check_elbo_estimate(fn) -> None:
     z = mu + var.sqrt() * eps
     z_var = mu + var * eps
     log_q = elbo.log_normal_diag(z, mu, var)
+    sq = (z - mu) ** 2
+
+    def by_hand(exponent, normaliser):  # mean of log p(x, z) - log q(z), log q(z) = sum_j -exponent - normaliser
+        return (log_joint(z) + (exponent + normaliser).sum(-1)).mean()
+
+    sigma_slip = "sigma is the square root of the variance: z = mu + sqrt(var) * eps"
     mistakes = [
-        Mistake((log_joint(z_var) - elbo.log_normal_diag(z_var, mu, var)).mean(),
-                "sigma is the square root of the variance: z = mu + sqrt(var) * eps"),
+        Mistake((log_joint(z_var) - elbo.log_normal_diag(z_var, mu, var)).mean(), sigma_slip),
+        Mistake((log_joint(z_var) - log_q).mean(), sigma_slip),  # log q written with eps, right; z wrong
+        Mistake((log_joint(z_var) - elbo.log_normal_diag(z_var, mu, var**2)).mean(),
+                "var is the variance sigma^2, not sigma: with sigma = sqrt(var), z = mu + sqrt(var) * eps "
+                "and log q(z) = log N(z; mu, var)"),
+        Mistake(by_hand(sq / (2 * var), 0.5 * LOG_2PI + var.log()),
+                "the normaliser of log N(z; mu, var) is 1/2 log(2 pi var): log sigma = 1/2 log var, not log var"),
+        Mistake(by_hand(sq / (2 * var**2), 0.5 * (LOG_2PI + var.log())),
+                "the exponent of N(z; mu, var) is -(z - mu)^2 / (2 var): var is already sigma^2, do not square it"),
+        Mistake(by_hand(sq / (2 * var.sqrt()), 0.5 * (LOG_2PI + var.log())),
+                "the exponent of N(z; mu, var) is -(z - mu)^2 / (2 var): divide by the variance, not by sqrt(var)"),
+        Mistake(by_hand(sq / var, 0.5 * (LOG_2PI + var.log())),
+                "the exponent of N(z; mu, var) is -(z - mu)^2 / (2 var): the 1/2 is missing"),
+        Mistake(by_hand(sq / (2 * var), 0.5 * var.log()),
+                "log q(z) is missing its constant -1/2 log(2 pi) per latent dimension: the ELBO in nats needs it"),
+        Mistake(by_hand(sq / (2 * var), 0.5 * (LOG_2PI - var.log())),
+                "sign slip in log q: log N(z; mu, var) = -1/2 log(2 pi var) - (z - mu)^2 / (2 var)"),
         Mistake(log_joint(z).mean(), "you dropped the entropy term: subtract log q(z)"),
         Mistake((log_joint(z) + log_q).mean(), "sign slip: the ELBO is E_q[log p(x, z) - log q(z)]"),
         Mistake((log_joint(z) - elbo.log_normal_diag(z, mu, var**2)).mean(),

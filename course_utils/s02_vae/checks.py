@@ -27,6 +27,11 @@ def _randn(g, *shape, scale=1.0, shift=0.0):
     return shift + scale * torch.randn(*shape, generator=g, dtype=F64)
 
 
+def _no_grad(grad) -> bool:
+    """No gradient reached that argument (None, or zeros everywhere)."""
+    return grad is None or not bool(to_plain_tensor(grad).abs().gt(0).any())
+
+
 # --------------------------------------------------------------------------------------
 # 2.1 the reparametrized sample
 
@@ -99,6 +104,9 @@ def check_score_function_grad(fn) -> None:
             Mistake(torch.stack([d_mu.mean(), (fz * (eps**2 - 1) / (2 * sigma**2)).mean()]),
                     "that is the derivative with respect to the variance sigma^2; differentiate with respect to "
                     "sigma: (eps^2 - 1) / sigma"),
+            Mistake(torch.stack([d_mu.mean(), (fz * (eps**2 - 1)).mean()]),
+                    "that is the derivative with respect to log sigma; differentiate with respect to sigma: "
+                    "(eps^2 - 1) / sigma"),
             Mistake(torch.stack([d_mu.sum(), d_sigma.sum()]), "average over the N samples, do not sum"),
             Mistake(torch.stack([d_mu, d_sigma], -1), "return the estimate (the mean over the samples), shape (2,)"),
             Mistake(torch.stack([(fz * eps * sigma).mean(), (fz * (eps**2 - 1) * sigma).mean()]),
@@ -152,6 +160,9 @@ def check_negative_elbo_gaussian(fn) -> None:
         Mistake(sigma_as_logvar + kl, "log_var_x is log sigma^2, not sigma: sigma^2 = exp(log_var_x)"),
         Mistake((0.5 * (LOG_2PI + log_var_x) + sq / (2 * var**2)).sum(-1) + kl,
                 "the variance is exp(log_var_x), not exp(log_var_x)^2"),
+        Mistake((0.5 * LOG_2PI + log_var_x + sq / (2 * var**2)).sum(-1) + kl,
+                "exp(log_var_x) is the variance sigma^2; the standard deviation (Normal's scale) is "
+                "sigma = exp(log_var_x / 2)"),
         Mistake((0.5 * (LOG_2PI + log_var_x) + sq / 2).sum(-1) + kl,
                 "divide the squared error by 2 sigma^2 = 2 exp(log_var_x)"),
         Mistake((0.5 * (LOG_2PI + log_var_x) + sq / (2 * log_var_x)).sum(-1) + kl,
@@ -161,6 +172,13 @@ def check_negative_elbo_gaussian(fn) -> None:
         Mistake(nll.sum() + kl.sum(), "return one value per digit, shape (32,): sum over the features, "
                 "not over the batch"),
         Mistake(nll.mean() + kl.mean(), "return one value per digit, shape (32,), not the batch mean"),
+        Mistake(nll.sum() + kl, "reduction='sum' sums over the batch too: use reduction='none', then .sum(-1) "
+                "over the pixels of each digit"),
+        Mistake(per_pixel.mean() + kl, "F.gaussian_nll_loss averages over everything by default: use "
+                "reduction='none', then .sum(-1) over the pixels of each digit"),
+        Mistake((0.5 * log_var_x + sq / (2 * var)).mean() + kl, "F.gaussian_nll_loss averages over everything "
+                "by default and drops the constant 1/2 log(2 pi) unless full=True: use full=True, "
+                "reduction='none', then .sum(-1) over the pixels"),
         Mistake(nll + kl.sum(), "the KL is one value per digit too: sum it over the J latent dimensions only"),
         Mistake(per_pixel.sum(0), "sum over the features (last axis), not over the batch"),
     ]
@@ -217,8 +235,11 @@ def check_negative_elbo_bernoulli(fn) -> None:
     if got.shape == (2,) and not bool(torch.isfinite(got).all()):
         raise CheckFailed("with logits of +-30 or 60 your result is not finite: log(sigmoid(l)) underflows; "
                           "use F.binary_cross_entropy_with_logits or F.logsigmoid")
+    clamped = F.binary_cross_entropy(torch.sigmoid(big), xb, reduction="none").sum(-1)  # log clamped at -100
     expect_close(got, vae.negative_elbo_bernoulli(xb, big, zeros, zeros), rtol=1e-4, atol=1e-4,
-                 what="large logits (+-30, 60): compute log sigmoid stably")
+                 what="large logits (+-30, 60): compute log sigmoid stably",
+                 mistakes=[Mistake(clamped, "sigmoid(60) rounds to 1, and F.binary_cross_entropy clamps log(1 - 1) "
+                                   "at -100: use F.binary_cross_entropy_with_logits on the logits themselves")])
     expect_close(fn(*clone_args(binary, logits, mu_z, log_var_z)),
                  vae.negative_elbo_bernoulli(binary, logits, mu_z, log_var_z), what="binary (0/1) digits")
 
@@ -230,7 +251,7 @@ def check_negative_elbo_bernoulli(fn) -> None:
 @register(
     "2.5", SECTION, "Nearest-codeword quantization, straight-through", 2, "quantize",
     "squared distances from every z_e vector to every codeword, the nearest index, then a z_q whose "
-    "value is the codeword but whose gradient is the one of z_e",
+    "value is the codeword but whose gradient goes to z_e alone (none to the codebook)",
     reference=vq.quantize,
 )
 def check_quantize(fn) -> None:
@@ -241,24 +262,41 @@ def check_quantize(fn) -> None:
     ref_q, ref_idx = vq.quantize(z_e, codebook)
     d2 = (z_e[:, None, :] - codebook[None]).pow(2).sum(-1)
     cot = _randn(g, 64, 3)
-    got, grads = call_with_grad(fn, *clone_args(z_e, codebook), wrt=(0,), cotangent=cot, output=0)
+    got, grads = call_with_grad(fn, *clone_args(z_e, codebook), wrt=(0, 1), cotangent=cot, output=0)
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         raise CheckFailed("return a pair (z_q, indices)")
     idx_mistakes = [
         Mistake(d2.argmax(-1), "the nearest codeword minimises the distance: argmin, not argmax"),
         Mistake((z_e @ codebook.T).argmax(-1), "the largest dot product is not the nearest codeword (codewords "
                 "have different lengths): use squared distances ||z_e - e_k||^2"),
+        Mistake((z_e[:, None, :] - codebook[None]).abs().sum(-1).argmin(-1), "that is the nearest codeword in "
+                "the L1 distance (sum of |differences|): use squared Euclidean distances ||z_e - e_k||^2"),
     ]
     expect_close(got[1], ref_idx, what="64 vectors z_e of size 3, K = 10 codewords (the indices)",
                  mistakes=idx_mistakes, atol=0)
     expect_close(got[0], ref_q, what="64 vectors z_e of size 3, K = 10 codewords (the value of z_q = e_k)",
-                 mistakes=[Mistake(z_e, "the value of z_q must be the codeword e_k, not z_e itself")])
+                 mistakes=[Mistake(z_e, "the value of z_q must be the codeword e_k, not z_e itself"),
+                           Mistake(2 * z_e - ref_q, "sign slip: z_e + (e_k - z_e).detach() has the value e_k, "
+                                   "z_e + (z_e - e_k).detach() has the value 2 z_e - e_k")])
     no_grad = ("the gradient does not reach z_e: codebook[k] cuts it, so copy it straight through, "
                "z_q = z_e + (e_k - z_e).detach()")
-    if grads is None or grads[0] is None:
+    if grads is None:
         raise CheckFailed(no_grad)
-    expect_close(grads[0], cot, what="the gradient reaching z_e (straight-through: dL/dz_e = dL/dz_q)",
-                 mistakes=[Mistake(torch.zeros_like(cot), no_grad)])
+    grad_z_e, grad_codebook = grads
+    # dz_q/dcodebook is 0: only the codebook term of the loss (exercise 2.6) trains the codebook
+    to_codebook = not _no_grad(grad_codebook)
+    if _no_grad(grad_z_e):
+        if to_codebook:
+            raise CheckFailed("the gradient of z_q goes to the codebook and none reaches z_e (codebook[k] is e_k "
+                              "itself, and so is z_e + (e_k - z_e) without .detach()): copy it straight through, "
+                              "z_q = z_e + (e_k - z_e).detach()")
+        raise CheckFailed(no_grad)
+    expect_close(grad_z_e, cot, what="the gradient reaching z_e (straight-through: dL/dz_e = dL/dz_q)")
+    if to_codebook:
+        raise CheckFailed("the gradient of z_q reaches the codebook (e_k is not detached): the straight-through "
+                          "estimator copies the gradient of z_q to z_e only, and the codebook gets none through z_q "
+                          "(the codebook term of the loss, exercise 2.6, trains it); write "
+                          "z_q = z_e + (e_k - z_e).detach()")
     z3 = _randn(g, 8, 4, 3)
     got3 = fn(*clone_args(z3, codebook))
     ref3 = vq.quantize(z3, codebook)
@@ -269,10 +307,6 @@ def check_quantize(fn) -> None:
 
 # --------------------------------------------------------------------------------------
 # 2.6 the VQ-VAE loss and its stop-gradients
-
-
-def _no_grad(grad) -> bool:
-    return grad is None or not bool(to_plain_tensor(grad).abs().gt(0).any())
 
 
 @register(
@@ -305,6 +339,8 @@ def check_vq_loss(fn) -> None:
                 "over the batch"),
         Mistake(diff.sum(), "average over the batch, do not sum over it"),
         Mistake(diff.sum((1, 2)).sqrt().mean(), "the slide's terms are squared norms: do not take the square root"),
+        Mistake(diff.sum(-1).mean(), "each digit's squared norm runs over all M x D entries of z_e(x): sum over "
+                "the M code positions too (.sum(-1).mean() averages over them), then average over the batch only"),
     ]
     expect_close(got[0], ref.recon, what=f"{what} (the reconstruction term)", mistakes=[
         Mistake(rdiff.mean(), "sum the squared errors over the pixels, then average over the batch"),

@@ -11,10 +11,12 @@ import math
 
 import pytest
 import torch
-from helpers import assert_fails, assert_passes
+import torch.nn.functional as F
+from helpers import assert_fails, assert_fails_for_secrets, assert_passes, assert_passes_for_secrets
 from scipy.special import rel_entr
 from torch.distributions import (
     Categorical,
+    Independent,
     MixtureSameFamily,
     MultivariateNormal,
     Normal,
@@ -24,6 +26,7 @@ from torch.distributions import (
 from course_utils.grading import exercises
 
 LOG_2PI = math.log(2 * math.pi)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py: small tensors, busy CPUs
 
 
 def test_section_01_has_the_six_exercises():
@@ -68,11 +71,29 @@ def kl_float32_categorical(p, q):
     return kl_divergence(Categorical(probs=p.float()), Categorical(probs=q.float()))
 
 
-@pytest.mark.parametrize(
-    "fn", [kl_xlogy, kl_categorical, kl_where, kl_scipy, kl_float32, kl_float32_categorical]
-)
+def kl_torch_kl_div(p, q):  # F.kl_div(input=log q, target=p) is p (log p - log q), 0 where p = 0
+    return F.kl_div(q.log(), p, reduction="none").sum(-1)
+
+
+KL_DISCRETE_RIGHT = [
+    kl_xlogy,
+    kl_categorical,
+    kl_where,
+    kl_scipy,
+    kl_float32,
+    kl_float32_categorical,
+    kl_torch_kl_div,
+]
+
+
+@pytest.mark.parametrize("fn", KL_DISCRETE_RIGHT)
 def test_1_1_correct_alternatives_pass(fn):
     assert_passes("1.1", fn)
+
+
+@pytest.mark.parametrize("fn", KL_DISCRETE_RIGHT)
+def test_1_1_correct_alternatives_pass_under_many_secrets(fn):
+    assert_passes_for_secrets("1.1", fn, n=50)
 
 
 KL_DISCRETE_WRONG = {
@@ -96,6 +117,14 @@ KL_DISCRETE_WRONG = {
     "sign slip": (lambda p, q: (p * torch.log(q / p)).nan_to_num().sum(-1), "sign slip"),
     "constant": (lambda p, q: torch.zeros(p.shape[:-1]), None),
     "mean instead of sum": (lambda p, q: torch.xlogy(p, p / q).mean(-1), None),
+    "F.kl_div with its arguments swapped": (
+        lambda p, q: F.kl_div(p.log(), q, reduction="none").sum(-1),
+        "D_KL(q || p)",
+    ),
+    "F.kl_div with reduction='batchmean'": (
+        lambda p, q: F.kl_div(q.log(), p, reduction="batchmean"),
+        "not the batch mean",
+    ),
 }
 
 
@@ -103,6 +132,7 @@ KL_DISCRETE_WRONG = {
 def test_1_1_wrong_answers_fail(name):
     fn, hint = KL_DISCRETE_WRONG[name]
     assert_fails("1.1", fn, hint)
+    assert_fails_for_secrets("1.1", fn, n=5, hint=hint)
 
 
 def test_1_1_input_edits_do_not_leak_into_later_cases():
@@ -113,6 +143,113 @@ def test_1_1_input_edits_do_not_leak_into_later_cases():
         return out
 
     assert_passes("1.1", vandal)
+
+
+# --------------------------------------------------------------------------------------
+# 1.2 forward_kl_fit(weights, means, variances) -> (mean, var) of the mixture
+
+
+def fkl_second_moment(weights, means, variances):
+    m = (weights * means).sum()
+    return m, (weights * (variances + means**2)).sum() - m**2
+
+
+def fkl_total_variance(weights, means, variances):
+    m = weights @ means
+    within = weights @ variances
+    between = weights @ (means - m) ** 2
+    return (m, within + between)
+
+
+def fkl_distributions(weights, means, variances):
+    mix = MixtureSameFamily(Categorical(probs=weights), Normal(means, variances.sqrt()))
+    return [mix.mean, mix.variance]
+
+
+def fkl_python_floats(weights, means, variances):
+    m = sum(float(w) * float(mk) for w, mk in zip(weights, means, strict=True))
+    second = sum(
+        float(w) * (float(v) + float(mk) ** 2)
+        for w, mk, v in zip(weights, means, variances, strict=True)
+    )
+    return m, second - m * m
+
+
+def fkl_float32(weights, means, variances):
+    return fkl_total_variance(weights.float(), means.float(), variances.float())
+
+
+FORWARD_KL_RIGHT = [
+    fkl_second_moment,
+    fkl_total_variance,
+    fkl_distributions,
+    fkl_python_floats,
+    fkl_float32,
+]
+
+
+@pytest.mark.parametrize("fn", FORWARD_KL_RIGHT)
+def test_1_2_correct_alternatives_pass(fn):
+    assert_passes("1.2", fn)
+
+
+@pytest.mark.parametrize("fn", FORWARD_KL_RIGHT)
+def test_1_2_correct_alternatives_pass_under_many_secrets(fn):
+    assert_passes_for_secrets("1.2", fn, n=50)
+
+
+def _fkl_unweighted_mean(w, m, v):
+    mean = m.mean()
+    return mean, (w * (v + (m - mean) ** 2)).sum()
+
+
+FORWARD_KL_WRONG = {
+    "unweighted mean": (_fkl_unweighted_mean, "weight each component mean by pi_k"),
+    "forgot the between-component spread": (
+        lambda w, m, v: ((w * m).sum(), (w * v).sum()),
+        "spread counts too",
+    ),
+    "forgot the within-component variance": (
+        lambda w, m, v: ((w * m).sum(), (w * (m - (w * m).sum()) ** 2).sum()),
+        "own variance",
+    ),
+    "E[x^2] without subtracting the squared mean": (
+        lambda w, m, v: ((w * m).sum(), (w * (v + m**2)).sum()),
+        "that is E[x^2]",
+    ),
+    "standard deviation instead of variance": (
+        lambda w, m, v: (fkl_second_moment(w, m, v)[0], fkl_second_moment(w, m, v)[1].sqrt()),
+        "not the standard deviation",
+    ),
+    "a single number instead of a pair": (
+        lambda w, m, v: fkl_second_moment(w, m, v)[1],
+        "return a pair",
+    ),
+    "mean and var stacked in one tensor": (
+        lambda w, m, v: torch.stack(fkl_second_moment(w, m, v)),
+        "return a pair",
+    ),
+    "swapped (var, mean)": (lambda w, m, v: fkl_second_moment(w, m, v)[::-1], None),
+    "constant": (lambda w, m, v: (torch.tensor(0.0), torch.tensor(1.0)), None),
+}
+
+
+@pytest.mark.parametrize("name", list(FORWARD_KL_WRONG))
+def test_1_2_wrong_answers_fail(name):
+    fn, hint = FORWARD_KL_WRONG[name]
+    assert_fails("1.2", fn, hint)
+    assert_fails_for_secrets("1.2", fn, n=5, hint=hint)
+
+
+def test_1_2_input_edits_do_not_leak_into_later_cases():
+    def vandal(weights, means, variances):
+        out = fkl_second_moment(weights, means, variances)
+        weights.fill_(0.5)
+        means.zero_()
+        variances.mul_(-1)
+        return out
+
+    assert_passes("1.2", vandal)
 
 
 # --------------------------------------------------------------------------------------
@@ -144,12 +281,23 @@ def kl_gauss_float32(mu, log_var):
     return kl_gauss_hand(mu.float(), log_var.float())
 
 
-@pytest.mark.parametrize(
-    "fn", [kl_gauss_hand, kl_gauss_slide_form, kl_gauss_distributions, kl_gauss_per_dim_loop,
-           kl_gauss_float32]
-)
-def test_1_2_correct_alternatives_pass(fn):
+KL_GAUSS_RIGHT = [
+    kl_gauss_hand,
+    kl_gauss_slide_form,
+    kl_gauss_distributions,
+    kl_gauss_per_dim_loop,
+    kl_gauss_float32,
+]
+
+
+@pytest.mark.parametrize("fn", KL_GAUSS_RIGHT)
+def test_1_3_correct_alternatives_pass(fn):
     assert_passes("1.3", fn)
+
+
+@pytest.mark.parametrize("fn", KL_GAUSS_RIGHT)
+def test_1_3_correct_alternatives_pass_under_many_secrets(fn):
+    assert_passes_for_secrets("1.3", fn, n=50)
 
 
 def _terms(mu, log_var):
@@ -185,18 +333,23 @@ KL_GAUSS_WRONG = {
     "mean over J": (lambda mu, lv: 0.5 * _terms(mu, lv).mean(-1), "do not average"),
     "sum over the batch": (lambda mu, lv: 0.5 * _terms(mu, lv).sum(), "not the sum over the batch"),
     "mean over the batch": (lambda mu, lv: 0.5 * _terms(mu, lv).sum(-1).mean(), "batch mean"),
+    "Normal's scale given the variance exp(log_var)": (
+        lambda mu, lv: kl_divergence(Normal(mu, lv.exp()), Normal(0.0, 1.0)).sum(-1),
+        "the standard deviation (Normal's scale) is sigma = exp(log_var / 2)",
+    ),
     "constant": (lambda mu, lv: torch.zeros(mu.shape[0]), None),
     "sum over the batch axis": (lambda mu, lv: 0.5 * _terms(mu, lv).sum(0), None),
 }
 
 
 @pytest.mark.parametrize("name", list(KL_GAUSS_WRONG))
-def test_1_2_wrong_answers_fail(name):
+def test_1_3_wrong_answers_fail(name):
     fn, hint = KL_GAUSS_WRONG[name]
     assert_fails("1.3", fn, hint)
+    assert_fails_for_secrets("1.3", fn, n=5, hint=hint)
 
 
-def test_1_2_input_edits_do_not_leak_into_later_cases():
+def test_1_3_input_edits_do_not_leak_into_later_cases():
     def vandal(mu, log_var):
         out = kl_gauss_hand(mu, log_var)
         mu.add_(5.0)
@@ -230,11 +383,23 @@ def kl_mc_float32(log_q, log_p, z):
     return (log_q(z) - log_p(z)).float().mean()
 
 
-@pytest.mark.parametrize(
-    "fn", [kl_mc_mean, kl_mc_sum_over_len, kl_mc_two_means, kl_mc_python_float, kl_mc_float32]
-)
-def test_1_3_correct_alternatives_pass(fn):
+KL_MC_RIGHT = [
+    kl_mc_mean,
+    kl_mc_sum_over_len,
+    kl_mc_two_means,
+    kl_mc_python_float,
+    kl_mc_float32,
+]
+
+
+@pytest.mark.parametrize("fn", KL_MC_RIGHT)
+def test_1_4_correct_alternatives_pass(fn):
     assert_passes("1.4", fn)
+
+
+@pytest.mark.parametrize("fn", KL_MC_RIGHT)
+def test_1_4_correct_alternatives_pass_under_many_secrets(fn):
+    assert_passes_for_secrets("1.4", fn, n=50)
 
 
 KL_MC_WRONG = {
@@ -242,24 +407,120 @@ KL_MC_WRONG = {
     "sum instead of mean": (lambda lq, lp, z: (lq(z) - lp(z)).sum(), "do not sum"),
     "no reduction": (lambda lq, lp, z: lq(z) - lp(z), "return one number"),
     "mean of the ratios": (lambda lq, lp, z: (lq(z) - lp(z)).exp().mean(), "exponentials"),
+    "divides by z.numel() (N * d)": (
+        lambda lq, lp, z: (lq(z) - lp(z)).sum() / z.numel(),
+        "not by z.numel()",
+    ),
     "constant": (lambda lq, lp, z: torch.tensor(0.0), None),
     "divides by N - 1": (lambda lq, lp, z: (lq(z) - lp(z)).sum() / (len(z) - 1), None),
 }
 
 
 @pytest.mark.parametrize("name", list(KL_MC_WRONG))
-def test_1_3_wrong_answers_fail(name):
+def test_1_4_wrong_answers_fail(name):
     fn, hint = KL_MC_WRONG[name]
     assert_fails("1.4", fn, hint)
+    assert_fails_for_secrets("1.4", fn, n=5, hint=hint)
 
 
-def test_1_3_input_edits_do_not_leak_into_later_cases():
+def test_1_4_input_edits_do_not_leak_into_later_cases():
     def vandal(log_q, log_p, z):
         out = kl_mc_mean(log_q, log_p, z)
         z.zero_()
         return out
 
     assert_passes("1.4", vandal)
+
+
+# --------------------------------------------------------------------------------------
+# 1.5 importance_log_evidence(log_joint, log_q, z): log (1/K) sum_k exp(log w_k), stably
+
+
+def ile_logsumexp(log_joint, log_q, z):
+    log_w = log_joint(z) - log_q(z)
+    return torch.logsumexp(log_w, dim=0) - math.log(z.shape[0])
+
+
+def ile_max_trick(log_joint, log_q, z):
+    log_w = log_joint(z) - log_q(z)
+    m = log_w.max()
+    return m + torch.log(torch.mean(torch.exp(log_w - m)))
+
+
+def ile_shifted_logsumexp(log_joint, log_q, z):
+    log_w = log_joint(z) - log_q(z)
+    return (log_w - math.log(len(log_w))).logsumexp(-1)
+
+
+def ile_float32(log_joint, log_q, z):
+    log_w = (log_joint(z) - log_q(z)).float()
+    return torch.logsumexp(log_w, 0) - torch.log(torch.tensor(float(len(log_w))))
+
+
+IMPORTANCE_RIGHT = [
+    ile_logsumexp,
+    ile_max_trick,
+    ile_shifted_logsumexp,
+    ile_float32,
+]
+
+
+@pytest.mark.parametrize("fn", IMPORTANCE_RIGHT)
+def test_1_5_correct_alternatives_pass(fn):
+    assert_passes("1.5", fn)
+
+
+@pytest.mark.parametrize("fn", IMPORTANCE_RIGHT)
+def test_1_5_correct_alternatives_pass_under_many_secrets(fn):
+    assert_passes_for_secrets("1.5", fn, n=50)
+
+
+IMPORTANCE_WRONG = {
+    "mean of the log weights (the ELBO)": (
+        lambda lj, lq, z: (lj(z) - lq(z)).mean(),
+        "that is the ELBO estimate",
+    ),
+    "missing -log K": (lambda lj, lq, z: torch.logsumexp(lj(z) - lq(z), 0), "subtract log K"),
+    "sign slip on log q": (
+        lambda lj, lq, z: torch.logsumexp(lj(z) + lq(z), 0) - math.log(len(z)),
+        "sign slip",
+    ),
+    "log q - log joint": (
+        lambda lj, lq, z: torch.logsumexp(lq(z) - lj(z), 0) - math.log(len(z)),
+        None,
+    ),
+    "no reduction": (lambda lj, lq, z: lj(z) - lq(z), "return one number"),
+    "naive log(mean(exp))": (
+        lambda lj, lq, z: torch.log(torch.mean(torch.exp(lj(z) - lq(z)))),
+        "logsumexp",
+    ),
+    "K counted as z.numel() (K * d)": (
+        lambda lj, lq, z: torch.logsumexp(lj(z) - lq(z), 0) - math.log(z.numel()),
+        "not z.numel()",
+    ),
+    "constant": (lambda lj, lq, z: torch.tensor(0.0), None),
+}
+
+
+@pytest.mark.parametrize("name", list(IMPORTANCE_WRONG))
+def test_1_5_wrong_answers_fail(name):
+    fn, hint = IMPORTANCE_WRONG[name]
+    assert_fails("1.5", fn, hint)
+    assert_fails_for_secrets("1.5", fn, n=5, hint=hint)
+
+
+def test_1_5_naive_answer_fails_only_on_the_stability_case():
+    r = assert_fails("1.5", IMPORTANCE_WRONG["naive log(mean(exp))"][0], "not finite")
+    assert "-1000" in r.message
+
+
+def test_1_5_input_edits_do_not_leak_into_later_cases():
+    def vandal(log_joint, log_q, z):
+        out = ile_logsumexp(log_joint, log_q, z)
+        z.mul_(100.0)
+        return out
+
+    assert_passes("1.5", vandal)
 
 
 # --------------------------------------------------------------------------------------
@@ -297,11 +558,38 @@ def elbo_float32(log_joint, mu, var, eps):
     return elbo_distributions(log_joint, mu, var, eps).to(torch.float32)
 
 
-@pytest.mark.parametrize(
-    "fn", [elbo_distributions, elbo_hand_eps, elbo_multivariate, elbo_log_std, elbo_float32]
-)
-def test_1_4_correct_alternatives_pass(fn):
+def elbo_float32_inside(log_joint, mu, var, eps):
+    mu32, var32, eps32 = mu.float(), var.float(), eps.float()
+    z = mu32 + var32.sqrt() * eps32
+    log_q = Normal(mu32, var32.sqrt()).log_prob(z).sum(-1)
+    return (log_joint(z.double()) - log_q.double()).mean()
+
+
+def elbo_two_means_independent(log_joint, mu, var, eps):
+    q = Independent(Normal(mu, var.sqrt()), 1)
+    z = q.mean + q.stddev * eps
+    return torch.mean(log_joint(z)) - torch.mean(q.log_prob(z))
+
+
+ELBO_RIGHT = [
+    elbo_distributions,
+    elbo_hand_eps,
+    elbo_multivariate,
+    elbo_log_std,
+    elbo_float32,
+    elbo_float32_inside,
+    elbo_two_means_independent,
+]
+
+
+@pytest.mark.parametrize("fn", ELBO_RIGHT)
+def test_1_6_correct_alternatives_pass(fn):
     assert_passes("1.6", fn)
+
+
+@pytest.mark.parametrize("fn", ELBO_RIGHT)
+def test_1_6_correct_alternatives_pass_under_many_secrets(fn):
+    assert_passes_for_secrets("1.6", fn, n=50)
 
 
 def _log_q(z, mu, var):
@@ -331,6 +619,22 @@ def elbo_no_grad(log_joint, mu, var, eps):
 
 def elbo_item(log_joint, mu, var, eps):
     return elbo_distributions(log_joint, mu, var, eps).item()
+
+
+def _elbo_hand(log_q_terms, scale=torch.sqrt):
+    """z = mu + scale(var) * eps, log q(z) = the sum over the latent dimensions of log_q_terms(z, mu, var)."""
+
+    def fn(log_joint, mu, var, eps):
+        z = mu + scale(var) * eps
+        return (log_joint(z) - log_q_terms(z, mu, var).sum(-1)).mean()
+
+    return fn
+
+
+def elbo_var_as_sigma_in_z_log_q_with_eps(log_joint, mu, var, eps):
+    z = mu + var * eps
+    log_q = -0.5 * (eps**2 + torch.log(2 * math.pi * var)).sum(-1)
+    return (log_joint(z) - log_q).mean()
 
 
 ELBO_WRONG = {
@@ -376,6 +680,38 @@ ELBO_WRONG = {
         elbo_var_detached_in_z,
         "gradient with respect to var",
     ),
+    "var as sigma in z and in log q (Normal(mu, var))": (
+        _elbo_hand(lambda z, m, v: Normal(m, v).log_prob(z), scale=lambda v: v),
+        "var is the variance sigma^2, not sigma",
+    ),
+    "var as sigma in z, log q written with eps": (
+        elbo_var_as_sigma_in_z_log_q_with_eps,
+        "square root of the variance",
+    ),
+    "log q normaliser log var (log sigma taken as log var)": (
+        _elbo_hand(lambda z, m, v: -((z - m) ** 2) / (2 * v) - 0.5 * LOG_2PI - torch.log(v)),
+        "log sigma = 1/2 log var, not log var",
+    ),
+    "log q exponent divided by var^2": (
+        _elbo_hand(lambda z, m, v: -((z - m) ** 2) / (2 * v**2) - 0.5 * torch.log(2 * math.pi * v)),
+        "var is already sigma^2, do not square it",
+    ),
+    "log q exponent divided by sqrt(var)": (
+        _elbo_hand(lambda z, m, v: -((z - m) ** 2) / (2 * v.sqrt()) - 0.5 * torch.log(2 * math.pi * v)),
+        "divide by the variance, not by sqrt(var)",
+    ),
+    "log q exponent without its 1/2": (
+        _elbo_hand(lambda z, m, v: -((z - m) ** 2) / v - 0.5 * torch.log(2 * math.pi * v)),
+        "the 1/2 is missing",
+    ),
+    "log q without -1/2 log(2 pi)": (
+        _elbo_hand(lambda z, m, v: -((z - m) ** 2) / (2 * v) - 0.5 * torch.log(v)),
+        "missing its constant -1/2 log(2 pi)",
+    ),
+    "log q with +1/2 log var": (
+        _elbo_hand(lambda z, m, v: -((z - m) ** 2) / (2 * v) - 0.5 * LOG_2PI + 0.5 * torch.log(v)),
+        "sign slip in log q",
+    ),
     "computed under torch.no_grad()": (elbo_no_grad, "no gradient reaches"),
     "returns .item()": (elbo_item, "no gradient reaches"),
     "constant": (lambda lj, mu, var, eps: torch.tensor(0.0), None),
@@ -384,185 +720,16 @@ ELBO_WRONG = {
 
 
 @pytest.mark.parametrize("name", list(ELBO_WRONG))
-def test_1_4_wrong_answers_fail(name):
+def test_1_6_wrong_answers_fail(name):
     fn, hint = ELBO_WRONG[name]
     assert_fails("1.6", fn, hint)
+    assert_fails_for_secrets("1.6", fn, n=5, hint=hint)
 
 
-def test_1_4_input_edits_do_not_leak_into_the_gradient_check():
+def test_1_6_input_edits_do_not_leak_into_the_gradient_check():
     def vandal(log_joint, mu, var, eps):
         out = elbo_distributions(log_joint, mu, var, eps.clone())
         eps.zero_()
         return out
 
     assert_passes("1.6", vandal)
-
-
-# --------------------------------------------------------------------------------------
-# 1.5 importance_log_evidence(log_joint, log_q, z): log (1/K) sum_k exp(log w_k), stably
-
-
-def ile_logsumexp(log_joint, log_q, z):
-    log_w = log_joint(z) - log_q(z)
-    return torch.logsumexp(log_w, dim=0) - math.log(z.shape[0])
-
-
-def ile_max_trick(log_joint, log_q, z):
-    log_w = log_joint(z) - log_q(z)
-    m = log_w.max()
-    return m + torch.log(torch.mean(torch.exp(log_w - m)))
-
-
-def ile_shifted_logsumexp(log_joint, log_q, z):
-    log_w = log_joint(z) - log_q(z)
-    return (log_w - math.log(len(log_w))).logsumexp(-1)
-
-
-def ile_float32(log_joint, log_q, z):
-    log_w = (log_joint(z) - log_q(z)).float()
-    return torch.logsumexp(log_w, 0) - torch.log(torch.tensor(float(len(log_w))))
-
-
-@pytest.mark.parametrize(
-    "fn", [ile_logsumexp, ile_max_trick, ile_shifted_logsumexp, ile_float32]
-)
-def test_1_5_correct_alternatives_pass(fn):
-    assert_passes("1.5", fn)
-
-
-IMPORTANCE_WRONG = {
-    "mean of the log weights (the ELBO)": (
-        lambda lj, lq, z: (lj(z) - lq(z)).mean(),
-        "that is the ELBO estimate",
-    ),
-    "missing -log K": (lambda lj, lq, z: torch.logsumexp(lj(z) - lq(z), 0), "subtract log K"),
-    "sign slip on log q": (
-        lambda lj, lq, z: torch.logsumexp(lj(z) + lq(z), 0) - math.log(len(z)),
-        "sign slip",
-    ),
-    "log q - log joint": (
-        lambda lj, lq, z: torch.logsumexp(lq(z) - lj(z), 0) - math.log(len(z)),
-        None,
-    ),
-    "no reduction": (lambda lj, lq, z: lj(z) - lq(z), "return one number"),
-    "naive log(mean(exp))": (
-        lambda lj, lq, z: torch.log(torch.mean(torch.exp(lj(z) - lq(z)))),
-        "logsumexp",
-    ),
-    "constant": (lambda lj, lq, z: torch.tensor(0.0), None),
-}
-
-
-@pytest.mark.parametrize("name", list(IMPORTANCE_WRONG))
-def test_1_5_wrong_answers_fail(name):
-    fn, hint = IMPORTANCE_WRONG[name]
-    assert_fails("1.5", fn, hint)
-
-
-def test_1_5_naive_answer_fails_only_on_the_stability_case():
-    r = assert_fails("1.5", IMPORTANCE_WRONG["naive log(mean(exp))"][0], "not finite")
-    assert "-1000" in r.message
-
-
-def test_1_5_input_edits_do_not_leak_into_later_cases():
-    def vandal(log_joint, log_q, z):
-        out = ile_logsumexp(log_joint, log_q, z)
-        z.mul_(100.0)
-        return out
-
-    assert_passes("1.5", vandal)
-
-
-# --------------------------------------------------------------------------------------
-# 1.2 forward_kl_fit(weights, means, variances) -> (mean, var) of the mixture
-
-
-def fkl_second_moment(weights, means, variances):
-    m = (weights * means).sum()
-    return m, (weights * (variances + means**2)).sum() - m**2
-
-
-def fkl_total_variance(weights, means, variances):
-    m = weights @ means
-    within = weights @ variances
-    between = weights @ (means - m) ** 2
-    return (m, within + between)
-
-
-def fkl_distributions(weights, means, variances):
-    mix = MixtureSameFamily(Categorical(probs=weights), Normal(means, variances.sqrt()))
-    return [mix.mean, mix.variance]
-
-
-def fkl_python_floats(weights, means, variances):
-    m = sum(float(w) * float(mk) for w, mk in zip(weights, means, strict=True))
-    second = sum(
-        float(w) * (float(v) + float(mk) ** 2)
-        for w, mk, v in zip(weights, means, variances, strict=True)
-    )
-    return m, second - m * m
-
-
-def fkl_float32(weights, means, variances):
-    return fkl_total_variance(weights.float(), means.float(), variances.float())
-
-
-@pytest.mark.parametrize(
-    "fn",
-    [fkl_second_moment, fkl_total_variance, fkl_distributions, fkl_python_floats, fkl_float32],
-)
-def test_1_6_correct_alternatives_pass(fn):
-    assert_passes("1.2", fn)
-
-
-def _fkl_unweighted_mean(w, m, v):
-    mean = m.mean()
-    return mean, (w * (v + (m - mean) ** 2)).sum()
-
-
-FORWARD_KL_WRONG = {
-    "unweighted mean": (_fkl_unweighted_mean, "weight each component mean by pi_k"),
-    "forgot the between-component spread": (
-        lambda w, m, v: ((w * m).sum(), (w * v).sum()),
-        "spread counts too",
-    ),
-    "forgot the within-component variance": (
-        lambda w, m, v: ((w * m).sum(), (w * (m - (w * m).sum()) ** 2).sum()),
-        "own variance",
-    ),
-    "E[x^2] without subtracting the squared mean": (
-        lambda w, m, v: ((w * m).sum(), (w * (v + m**2)).sum()),
-        "that is E[x^2]",
-    ),
-    "standard deviation instead of variance": (
-        lambda w, m, v: (fkl_second_moment(w, m, v)[0], fkl_second_moment(w, m, v)[1].sqrt()),
-        "not the standard deviation",
-    ),
-    "a single number instead of a pair": (
-        lambda w, m, v: fkl_second_moment(w, m, v)[1],
-        "return a pair",
-    ),
-    "mean and var stacked in one tensor": (
-        lambda w, m, v: torch.stack(fkl_second_moment(w, m, v)),
-        "return a pair",
-    ),
-    "swapped (var, mean)": (lambda w, m, v: fkl_second_moment(w, m, v)[::-1], None),
-    "constant": (lambda w, m, v: (torch.tensor(0.0), torch.tensor(1.0)), None),
-}
-
-
-@pytest.mark.parametrize("name", list(FORWARD_KL_WRONG))
-def test_1_6_wrong_answers_fail(name):
-    fn, hint = FORWARD_KL_WRONG[name]
-    assert_fails("1.2", fn, hint)
-
-
-def test_1_6_input_edits_do_not_leak_into_later_cases():
-    def vandal(weights, means, variances):
-        out = fkl_second_moment(weights, means, variances)
-        weights.fill_(0.5)
-        means.zero_()
-        variances.mul_(-1)
-        return out
-
-    assert_passes("1.2", vandal)

@@ -12,12 +12,13 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import assert_fails, assert_passes
+from helpers import assert_fails, assert_fails_for_secrets, assert_passes, assert_passes_for_secrets
 from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
 
 from course_utils.grading import exercises
 
 LOG_2PI = math.log(2 * math.pi)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py: small tensors, busy CPUs
 
 
 def test_section_02_has_the_six_exercises():
@@ -48,9 +49,26 @@ def rep_rsample(mu, log_var, eps):  # same noise through torch.distributions' af
     return Normal(mu, std).mean + Normal(mu, std).stddev * eps
 
 
-@pytest.mark.parametrize("fn", [rep_hand, rep_sqrt, rep_rsample])
+def rep_float32(mu, log_var, eps):
+    return (mu.float() + (0.5 * log_var.float()).exp() * eps.float()).double()
+
+
+REP_RIGHT = [
+    rep_hand,
+    rep_sqrt,
+    rep_rsample,
+    rep_float32,
+]
+
+
+@pytest.mark.parametrize("fn", REP_RIGHT)
 def test_2_1_correct_alternatives_pass(fn):
     assert_passes("2.1", fn)
+
+
+@pytest.mark.parametrize("fn", REP_RIGHT)
+def test_2_1_correct_alternatives_pass_under_many_secrets(fn):
+    assert_passes_for_secrets("2.1", fn, n=50)
 
 
 REP_WRONG = {
@@ -60,6 +78,10 @@ REP_WRONG = {
     "detached": (lambda m, lv, e: (m + torch.exp(0.5 * lv) * e).detach(), "no gradient"),
     "own noise": (lambda m, lv, e: m + torch.exp(0.5 * lv) * torch.randn_like(m), None),
     "sqrt of log_var": (lambda m, lv, e: m + lv.sqrt() * e, "not sigma^2"),
+    "mu scales, sigma shifts": (lambda m, lv, e: m * e + torch.exp(0.5 * lv), "mu shifts and sigma scales"),
+    "mu detached": (lambda m, lv, e: m.detach() + torch.exp(0.5 * lv) * e, "no gradient reaches mu"),
+    "sigma detached (right value, no gradient to log_var)": (
+        lambda m, lv, e: m + torch.exp(0.5 * lv).detach() * e, "no gradient reaches mu and log_var"),
 }
 
 
@@ -67,6 +89,7 @@ REP_WRONG = {
 def test_2_1_wrong_answers_fail(name):
     fn, hint = REP_WRONG[name]
     assert_fails("2.1", fn, hint)
+    assert_fails_for_secrets("2.1", fn, n=5, hint=hint)
 
 
 # --------------------------------------------------------------------------------------
@@ -91,9 +114,35 @@ def sf_z_form(f, mu, sigma, eps):
     return torch.tensor([(fz * (z - mu) / sigma**2).mean(), (fz * ((z - mu) ** 2 / sigma**3 - 1 / sigma)).mean()])
 
 
-@pytest.mark.parametrize("fn", [sf_log_prob, sf_z_form])
+def sf_surrogate(f, mu, sigma, eps):
+    """The surrogate loss mean(f(z) log q(z)) with z held fixed: its autograd gradient is the estimate."""
+    mu_, sigma_ = mu.clone().requires_grad_(True), sigma.clone().requires_grad_(True)
+    z = (mu + sigma * eps).detach()
+    surrogate = (f(z) * Normal(mu_, sigma_).log_prob(z)).mean()
+    return torch.stack(torch.autograd.grad(surrogate, (mu_, sigma_)))
+
+
+def sf_float32(f, mu, sigma, eps):
+    mu, sigma, eps = mu.float(), sigma.float(), eps.float()
+    fz = f(mu + sigma * eps)
+    return torch.stack([(fz * eps).mean() / sigma, (fz * (eps**2 - 1)).mean() / sigma])
+
+
+SF_RIGHT = [
+    sf_z_form,
+    sf_surrogate,
+    sf_float32,
+]
+
+
+@pytest.mark.parametrize("fn", [sf_log_prob, *SF_RIGHT])  # sf_log_prob (one autograd call per sample) once only
 def test_2_2_correct_alternatives_pass(fn):
     assert_passes("2.2", fn)
+
+
+@pytest.mark.parametrize("fn", SF_RIGHT)
+def test_2_2_correct_alternatives_pass_under_many_secrets(fn):
+    assert_passes_for_secrets("2.2", fn, n=50)
 
 
 def _sf(mu_score, sigma_score, reduce=torch.mean):
@@ -107,6 +156,7 @@ SF_WRONG = {
     "no 1/sigma in d/dmu": (_sf(lambda e, s: e, lambda e, s: (e**2 - 1) / s), "divide by sigma"),
     "no -1 in d/dsigma": (_sf(lambda e, s: e / s, lambda e, s: e**2 / s), "normaliser"),
     "d/dvariance": (_sf(lambda e, s: e / s, lambda e, s: (e**2 - 1) / (2 * s**2)), "variance"),
+    "d/dlog sigma": (_sf(lambda e, s: e / s, lambda e, s: e**2 - 1), "with respect to log sigma"),
     "sum over samples": (_sf(lambda e, s: e / s, lambda e, s: (e**2 - 1) / s, torch.sum), "do not sum"),
     "per sample": (lambda f, mu, sigma, eps: torch.stack([f(mu + sigma * eps) * eps / sigma,
                                                           f(mu + sigma * eps) * (eps**2 - 1) / sigma], -1),
@@ -120,6 +170,7 @@ SF_WRONG = {
 def test_2_2_wrong_answers_fail(name):
     fn, hint = SF_WRONG[name]
     assert_fails("2.2", fn, hint)
+    assert_fails_for_secrets("2.2", fn, n=5, hint=hint)
 
 
 # --------------------------------------------------------------------------------------
@@ -146,9 +197,21 @@ def neg_elbo_g_float32(x, mu_x, log_var_x, mu_z, log_var_z):
     return neg_elbo_g_dist(*args)
 
 
-@pytest.mark.parametrize("fn", [neg_elbo_g_dist, neg_elbo_g_gaussian_nll, neg_elbo_g_float32])
+G_RIGHT = [
+    neg_elbo_g_dist,
+    neg_elbo_g_gaussian_nll,
+    neg_elbo_g_float32,
+]
+
+
+@pytest.mark.parametrize("fn", G_RIGHT)
 def test_2_3_correct_alternatives_pass(fn):
     assert_passes("2.3", fn)
+
+
+@pytest.mark.parametrize("fn", G_RIGHT)
+def test_2_3_correct_alternatives_pass_under_many_secrets(fn):
+    assert_passes_for_secrets("2.3", fn, n=50)
 
 
 def _nll_terms(x, mu_x, log_var_x):
@@ -170,6 +233,15 @@ G_WRONG = {
         lambda x, m, lv, mz, lvz: _nll_terms(x, m, lv).sum() + kl_dist(mz, lvz).sum(), "not over the batch"),
     "sum over the batch axis": (lambda x, m, lv, mz, lvz: _nll_terms(x, m, lv).sum(0), "not over the batch"),
     "mean over pixels": (lambda x, m, lv, mz, lvz: _nll_terms(x, m, lv).mean(-1) + kl_dist(mz, lvz), "average"),
+    "gaussian_nll_loss with reduction='sum'": (
+        lambda x, m, lv, mz, lvz: F.gaussian_nll_loss(m, x, lv.exp(), full=True, reduction="sum") + kl_dist(mz, lvz),
+        "reduction='sum' sums over the batch too"),
+    "gaussian_nll_loss with its defaults (mean, no constant)": (
+        lambda x, m, lv, mz, lvz: F.gaussian_nll_loss(m, x, lv.exp()) + kl_dist(mz, lvz),
+        "unless full=True"),
+    "gaussian_nll_loss(full=True) with the default mean": (
+        lambda x, m, lv, mz, lvz: F.gaussian_nll_loss(m, x, lv.exp(), full=True) + kl_dist(mz, lvz),
+        "averages over everything by default"),
     "KL subtracted": (lambda x, m, lv, mz, lvz: _nll_terms(x, m, lv).sum(-1) - kl_dist(mz, lvz), "added"),
     "the ELBO itself": (lambda x, m, lv, mz, lvz: -(_nll_terms(x, m, lv).sum(-1) + kl_dist(mz, lvz)),
                         "not the ELBO"),
@@ -178,6 +250,9 @@ G_WRONG = {
         lambda x, m, lv, mz, lvz: (0.5 * (LOG_2PI + lv) + (x - m) ** 2 / (2 * lv.exp() ** 2)).sum(-1)
         + kl_dist(mz, lvz),
         "not exp(log_var_x)^2"),
+    "Normal's scale given the variance exp(log_var_x)": (
+        lambda x, m, lv, mz, lvz: -Normal(m, lv.exp()).log_prob(x).sum(-1) + kl_dist(mz, lvz),
+        "the standard deviation (Normal's scale) is sigma = exp(log_var_x / 2)"),
 }
 
 
@@ -185,6 +260,7 @@ G_WRONG = {
 def test_2_3_wrong_answers_fail(name):
     fn, hint = G_WRONG[name]
     assert_fails("2.3", fn, hint)
+    assert_fails_for_secrets("2.3", fn, n=5, hint=hint)
 
 
 # --------------------------------------------------------------------------------------
@@ -206,9 +282,32 @@ def neg_elbo_b_softplus(x, logits, mu_z, log_var_z):
     return (F.softplus(logits) - x * logits).sum(-1) + kl_dist(mu_z, log_var_z)
 
 
-@pytest.mark.parametrize("fn", [neg_elbo_b_dist, neg_elbo_b_bce, neg_elbo_b_softplus])
+def neg_elbo_b_float32(x, logits, mu_z, log_var_z):
+    return neg_elbo_b_softplus(x.float(), logits.float(), mu_z.float(), log_var_z.float())
+
+
+def neg_elbo_b_logsigmoid(x, logits, mu_z, log_var_z):
+    log_lik = x * F.logsigmoid(logits) + (1 - x) * F.logsigmoid(-logits)
+    return 0.5 * torch.sum(mu_z**2 + log_var_z.exp() - log_var_z - 1, dim=-1) - log_lik.sum(-1)
+
+
+B_RIGHT = [
+    neg_elbo_b_dist,
+    neg_elbo_b_bce,
+    neg_elbo_b_softplus,
+    neg_elbo_b_float32,
+    neg_elbo_b_logsigmoid,
+]
+
+
+@pytest.mark.parametrize("fn", B_RIGHT)
 def test_2_4_correct_alternatives_pass(fn):
     assert_passes("2.4", fn)
+
+
+@pytest.mark.parametrize("fn", B_RIGHT)
+def test_2_4_correct_alternatives_pass_under_many_secrets(fn):
+    assert_passes_for_secrets("2.4", fn, n=50)
 
 
 def _bce(x, logits, **kw):
@@ -227,6 +326,10 @@ B_WRONG = {
         lambda x, lg, mz, lvz: -(x * torch.log(lg) + (1 - x) * torch.log(1 - lg)).sum(-1) + kl_dist(mz, lvz),
         "log-odds"),
     "no KL": (lambda x, lg, mz, lvz: _bce(x, lg, reduction="none").sum(-1), "missing the KL"),
+    "F.binary_cross_entropy on sigmoid(logits) (log clamped at -100)": (
+        lambda x, lg, mz, lvz: F.binary_cross_entropy(torch.sigmoid(lg), x, reduction="none").sum(-1)
+        + kl_dist(mz, lvz),
+        "clamps log(1 - 1) at -100"),
     "unstable log sigmoid": (
         lambda x, lg, mz, lvz: -(x * torch.log(torch.sigmoid(lg)) + (1 - x) * torch.log(1 - torch.sigmoid(lg))).sum(-1)
         + kl_dist(mz, lvz),
@@ -238,6 +341,7 @@ B_WRONG = {
 def test_2_4_wrong_answers_fail(name):
     fn, hint = B_WRONG[name]
     assert_fails("2.4", fn, hint)
+    assert_fails_for_secrets("2.4", fn, n=5, hint=hint)
 
 
 # --------------------------------------------------------------------------------------
@@ -259,19 +363,42 @@ def q_expanded(z_e, codebook):
     return z_q.detach() + z_e - z_e.detach(), idx
 
 
-def q_codebook_grad_too(z_e, codebook):  # value e_k, gradient to z_e: also straight-through
-    d2 = ((z_e[..., None, :] - codebook) ** 2).sum(-1)
-    idx = d2.argmin(-1)
-    return codebook[idx] + (z_e - z_e.detach()), idx
+def q_one_hot_float32(z_e, codebook):
+    z32, c32 = z_e.float(), codebook.float()
+    idx = torch.cdist(z32.reshape(-1, z32.shape[-1]), c32).argmin(-1).reshape(z_e.shape[:-1])
+    e_k = F.one_hot(idx, len(codebook)).to(codebook.dtype) @ codebook
+    return e_k.detach() + (z_e - z_e.detach()), idx
 
 
-@pytest.mark.parametrize("fn", [q_cdist, q_expanded, q_codebook_grad_too])
+Q_RIGHT = [
+    q_cdist,
+    q_expanded,
+    q_one_hot_float32,
+]
+
+
+@pytest.mark.parametrize("fn", Q_RIGHT)
 def test_2_5_correct_alternatives_pass(fn):
     assert_passes("2.5", fn)
 
 
+@pytest.mark.parametrize("fn", Q_RIGHT)
+def test_2_5_correct_alternatives_pass_under_many_secrets(fn):
+    assert_passes_for_secrets("2.5", fn, n=50)
+
+
 def _d2(z_e, codebook):
     return ((z_e.unsqueeze(-2) - codebook) ** 2).sum(-1)
+
+
+def q_codebook_grad_too(z_e, codebook):  # the value e_k and dz_q/dz_e = I, but the gradient reaches the codebook
+    idx = _d2(z_e, codebook).argmin(-1)
+    return codebook[idx] + (z_e - z_e.detach()), idx
+
+
+def q_no_detach(z_e, codebook):  # z_e + (e_k - z_e) is e_k: the gradient goes to the codebook, none to z_e
+    idx = _d2(z_e, codebook).argmin(-1)
+    return z_e + (codebook[idx] - z_e), idx
 
 
 Q_WRONG = {
@@ -282,6 +409,13 @@ Q_WRONG = {
     "z_e returned": (lambda z, c: (z, _d2(z, c).argmin(-1)), "not z_e itself"),
     "all detached": (lambda z, c: (c[_d2(z, c).argmin(-1)].detach(), _d2(z, c).argmin(-1)), "straight through"),
     "a single tensor": (lambda z, c: c[_d2(z, c).argmin(-1)], "pair"),
+    "straight-through into the codebook too: e_k + (z_e - sg(z_e))": (q_codebook_grad_too,
+                                                                      "the gradient of z_q reaches the codebook"),
+    "no detach: z_e + (e_k - z_e)": (q_no_detach, "without .detach()"),
+    "sign slip in the detached difference": (lambda z, c: (z + (z - c[_d2(z, c).argmin(-1)]).detach(),
+                                                           _d2(z, c).argmin(-1)), "sign slip"),
+    "L1 distance": (lambda z, c: (z + (c[(z.unsqueeze(-2) - c).abs().sum(-1).argmin(-1)] - z).detach(),
+                                  (z.unsqueeze(-2) - c).abs().sum(-1).argmin(-1)), "L1 distance"),
 }
 
 
@@ -289,6 +423,13 @@ Q_WRONG = {
 def test_2_5_wrong_answers_fail(name):
     fn, hint = Q_WRONG[name]
     assert_fails("2.5", fn, hint)
+    assert_fails_for_secrets("2.5", fn, n=5, hint=hint)
+
+
+def test_2_5_straight_through_into_the_codebook_fails_under_every_secret():
+    """e_k + (z_e - sg(z_e)) has the right value and dz_q/dz_e = I, but trains the codebook through z_q
+    (it once passed): the check differentiates with respect to the codebook too."""
+    assert_fails_for_secrets("2.5", q_codebook_grad_too, n=30, hint="the codebook gets none through z_q")
 
 
 # --------------------------------------------------------------------------------------
@@ -308,9 +449,29 @@ def vq_rows(x, x_rec, z_e, codebook, indices, beta):
     return sq(x - x_rec), sq(z_e.detach() - z_q), beta * sq(z_e - z_q.detach())
 
 
-@pytest.mark.parametrize("fn", [vq_mse, vq_rows])
+def vq_einsum_float32(x, x_rec, z_e, codebook, indices, beta):
+    x, x_rec, z_e, codebook = x.float(), x_rec.float(), z_e.float(), codebook.float()
+    z_q = codebook[indices]
+    n = len(x)
+    sq = lambda a: torch.einsum("b...,b...->", a, a) / n
+    return sq(x - x_rec), sq(z_q - z_e.detach()), beta * sq(z_q.detach() - z_e)
+
+
+VQ_RIGHT = [
+    vq_mse,
+    vq_rows,
+    vq_einsum_float32,
+]
+
+
+@pytest.mark.parametrize("fn", VQ_RIGHT)
 def test_2_6_correct_alternatives_pass(fn):
     assert_passes("2.6", fn)
+
+
+@pytest.mark.parametrize("fn", VQ_RIGHT)
+def test_2_6_correct_alternatives_pass_under_many_secrets(fn):
+    assert_passes_for_secrets("2.6", fn, n=50)
 
 
 def _vq(codebook_sg=True, commit_sg=True, beta_on="commitment", reduce="rows"):
@@ -320,6 +481,8 @@ def _vq(codebook_sg=True, commit_sg=True, beta_on="commitment", reduce="rows"):
             sq = lambda a: a.pow(2).flatten(1).sum(1).mean()
         elif reduce == "mean":
             sq = lambda a: a.pow(2).mean()
+        elif reduce == "positions":
+            sq = lambda a: a.pow(2).sum(-1).mean()
         else:
             sq = lambda a: a.pow(2).sum()
         cb = sq((z_e.detach() if codebook_sg else z_e) - z_q)
@@ -335,6 +498,7 @@ VQ_WRONG = {
     "no beta": (_vq(beta_on=None), "multiply the commitment term by beta"),
     "beta on the codebook term": (_vq(beta_on="codebook"), "beta weighs the commitment term only"),
     "mean over features": (_vq(reduce="mean"), "sum the squared"),
+    "mean over the code positions too": (_vq(reduce="positions"), "sum over the M code positions too"),
     "sum over the batch": (_vq(reduce="sum"), "do not sum over it"),
     "codebook detached too": (
         lambda x, xr, z, c, i, b: (((x - xr) ** 2).sum() / len(x), ((z.detach() - c[i].detach()) ** 2).sum() / len(x),
@@ -348,3 +512,4 @@ VQ_WRONG = {
 def test_2_6_wrong_answers_fail(name):
     fn, hint = VQ_WRONG[name]
     assert_fails("2.6", fn, hint)
+    assert_fails_for_secrets("2.6", fn, n=5, hint=hint)
