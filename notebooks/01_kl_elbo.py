@@ -35,7 +35,11 @@
 # **How your notebook is graded.** The grader takes only the exercise cells from your notebook
 # and runs them with the other cells as the course provides them, then checks each function on
 # fresh inputs. So write everything an exercise needs inside its own cell (cells you add are not
-# graded), and keep each exercise's function name and arguments as given.
+# graded), and keep each exercise's function name and arguments as given. Your function must do
+# the exercise's work itself: one that calls `course_utils`' own answer to that exercise scores 0,
+# and `check(...)` says so at once. The provided functions, and your answers (or the course's) to
+# other exercises, are yours to use where an exercise builds on them. Each student's notebook is
+# graded on inputs of its own, so outputs copied from a classmate fail.
 
 # %%
 import math

@@ -36,10 +36,9 @@
 # implementations from `course_utils`, so the notebook runs even if an exercise is unfinished.
 # The last cell prints your score.
 #
-# **How your notebook is graded.** The grader takes only the exercise cells from your notebook
-# and runs them with the other cells as the course provides them, then checks each function on
-# fresh inputs. So write everything an exercise needs inside its own cell (cells you add are not
-# graded), and keep each exercise's function name and arguments as given.
+# **How your notebook is graded**: as in notebook 01. Only the exercise cells are taken, each
+# function is checked on inputs of your own, and a function that calls `course_utils`' own answer
+# to its exercise scores 0 (the provided functions and other exercises' answers are yours to use).
 
 # %%
 import math
