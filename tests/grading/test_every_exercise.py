@@ -18,6 +18,8 @@ from course_utils.grading import Result, exercises, get, run_check
 
 EXERCISES = [e.id for e in exercises()]
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py: small tensors, busy CPUs
+
 
 @pytest.fixture(autouse=True)
 def _torch_state():

@@ -19,6 +19,8 @@ from torch.distributions import Categorical
 
 from course_utils.grading import exercises
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py: small tensors, busy CPUs
+
 
 def test_section_03_exercises():
     assert [(e.id, e.function, e.points) for e in exercises("03")] == [

@@ -18,6 +18,8 @@ from scipy.stats import wasserstein_distance
 
 from course_utils.grading import exercises
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py: small tensors, busy CPUs
+
 
 def test_section_04_exercises():
     assert [(e.id, e.function, e.points) for e in exercises("04")] == [

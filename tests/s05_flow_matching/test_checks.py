@@ -19,6 +19,8 @@ from scipy.special import softmax as np_softmax
 from course_utils.grading import exercises
 from course_utils.grading.compare import clone_args, state_of
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py: small tensors, busy CPUs
+
 
 def test_section_05_exercises():
     assert [(e.id, e.function, e.points) for e in exercises("05")] == [

@@ -18,6 +18,8 @@ from torch.distributions import Categorical, Independent, MixtureSameFamily, Nor
 
 from course_utils.grading import exercises
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py: small tensors, busy CPUs
+
 
 def test_section_06_exercises():
     assert [(e.id, e.function, e.points) for e in exercises("06")] == [
