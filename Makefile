@@ -23,7 +23,7 @@ help:
 	@echo "make new-section N=08 SLUG=my_topic TITLE=\"My topic\"   the skeleton of a new section"
 	@echo "make syllabus   regenerate the README's syllabus table (runtimes from build/bench.json)"
 	@echo "make grade      grade a class: make grade SUBMISSIONS=path/to/folder [SECTION=01] [GRADES=grades]"
-	@echo "                [JOBS=n] [REGRADE=1]; writes GRADES/gradebook.csv and GRADES/feedback/"
+	@echo "                [JOBS=n] [REGRADE=1] [UNSANDBOXED=1]; writes GRADES/gradebook.csv and GRADES/feedback/"
 	@echo "make demo       serve every widget demo with Voila on 127.0.0.1:\$$DEMO_PORT (SECTION=01 for one page)"
 	@echo "make bench      time notebooks, widget redraws and trained models against budgets; writes build/bench.json"
 	@echo "make install    create .venv and install the pinned environment"
@@ -78,9 +78,9 @@ bench: install
 
 GRADES ?= grades
 grade: install
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder [SECTION=01] [GRADES=grades] [JOBS=n] [REGRADE=1]" >&2; exit 2; }
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder [SECTION=01] [GRADES=grades] [JOBS=n] [REGRADE=1] [UNSANDBOXED=1]" >&2; exit 2; }
 	$(PY) -m course_tools.grade "$(SUBMISSIONS)" --out "$(GRADES)" $(if $(SECTION),--section $(SECTION)) \
-	  $(if $(JOBS),--jobs $(JOBS)) $(if $(REGRADE),--regrade)
+	  $(if $(JOBS),--jobs $(JOBS)) $(if $(REGRADE),--regrade) $(if $(UNSANDBOXED),--unsandboxed)
 
 lock: install
 	$(PY) scripts/lock.py

@@ -1,7 +1,7 @@
 """Grade notebooks: one file, several, or a whole class's folder.
 
-    python -m course_tools.grade SUBMISSIONS/ [--out grades] [--section 01] [--jobs N] [--regrade]
-    python -m course_tools.grade NOTEBOOK.ipynb [...] [--json] [--expect full|zero]
+    python -m course_tools.grade SUBMISSIONS/ [--out grades] [--section 01] [--jobs N] [--regrade] [--unsandboxed]
+    python -m course_tools.grade NOTEBOOK.ipynb [...] [--json] [--expect full|zero] [--unsandboxed]
 
 A folder is a class: one sub-folder per student, or one notebook per student
 named by the student. It writes ``gradebook.csv``, ``grades.json`` and
@@ -14,10 +14,20 @@ whether every notebook got full marks, or none (``make check`` uses both).
 
 How a notebook is graded (see :mod:`course_tools.autograde`): only its exercise
 cells are taken; the provided cells come from the course's source. They run in
-a fresh sandbox process under time and memory limits, with the course files
-read-only; the checks run in this process, on inputs shifted by a hidden salt,
-against the reference implementations. Nothing the notebook printed or stored
-counts, and no submission is ever modified.
+a fresh bubblewrap sandbox (see :mod:`course_tools.autograde.sandbox`): no
+network, none of the grader's files but the Python environment and the course
+package (read-only), an unprivileged user, and limits on time, memory, file size
+and processes. The checks run in this process, on each student's own hidden
+inputs (a hash of the course's secret, the student and the exercise; see
+``course_utils.grading.compare.hidden_seed``), against the reference
+implementations; a function that calls its exercise's reference scores 0.
+Nothing the notebook printed or stored counts, and no submission is ever
+modified.
+
+Where the sandbox cannot start (no Linux, no bubblewrap, no user namespaces
+and not root), grading refuses with exit status 2 and says how to get one;
+``--unsandboxed`` grades anyway, without bubblewrap (the limits still hold),
+and the gradebook's ``sandbox`` column, ``grades.json`` and the summary say so.
 """
 
 from __future__ import annotations
@@ -32,22 +42,27 @@ from pathlib import Path
 from course_utils.grading.compare import set_hidden_salt
 
 from .autograde import Limits, Report, grade_submission
-from .autograde.sandbox import DEFAULT_LIMITS
+from .autograde.sandbox import DEFAULT_LIMITS, SandboxUnavailable, sandbox_available, sandbox_name
 
 __all__ = ["Report", "grade_notebook", "main"]
 
-DEFAULT_SALT = 7919  # an instructor may set COURSE_GRADING_SALT (or --salt) to keep theirs private
+DEFAULT_SALT = 7919  # public: an instructor sets COURSE_GRADING_SECRET (or --secret) to keep theirs private
 
 
-def grade_notebook(path: Path, limits: Limits = DEFAULT_LIMITS, section: str | None = None) -> Report:
-    """Grade one notebook file (a missing or unreadable file gets a report that says so)."""
+def grade_notebook(path: Path, limits: Limits = DEFAULT_LIMITS, section: str | None = None,
+                   student: str | None = None, unsandboxed: bool = False) -> Report:
+    """Grade one notebook file (a missing or unreadable file gets a report that says so).
+
+    ``student``: whose hidden inputs the checks draw (default: the file's name without extension).
+    """
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
         return Report(str(path), section, error="file not found")
     except OSError as err:
         return Report(str(path), section, error=f"cannot read the file: {err.strerror}")
-    return grade_submission(data, str(path), section, limits)
+    return grade_submission(data, str(path), section, limits, student=Path(path).stem if student is None else student,
+                            unsandboxed=unsandboxed)
 
 
 def _print_human(report: Report) -> None:
@@ -76,8 +91,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=Limits.check_s,
                         help="seconds for one exercise's check (%(default)s)")
     parser.add_argument("--memory", type=int, default=Limits.memory_mb, help="MB per sandbox (%(default)s)")
+    parser.add_argument("--processes", type=int, default=Limits.processes,
+                        help="processes and threads per sandbox (%(default)s)")
+    parser.add_argument("--unsandboxed", action="store_true",
+                        help="run student code without the bubblewrap sandbox (with your rights; recorded in the "
+                             "gradebook): only where no sandbox can start and you trust the submissions")
+    parser.add_argument("--secret", default=os.environ.get("COURSE_GRADING_SECRET"),
+                        help="the course's grading secret (or COURSE_GRADING_SECRET): with each student's name it "
+                             "decides their hidden inputs; it never enters the sandbox or the feedback")
     parser.add_argument("--salt", type=int, default=int(os.environ.get("COURSE_GRADING_SALT", DEFAULT_SALT)),
-                        help="shifts the checks' random inputs away from the notebook's own")
+                        help="an integer secret (the older option; --secret wins)")
     return parser
 
 
@@ -96,15 +119,25 @@ def _expect(reports: list[Report], expect: str | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    limits = Limits(setup_s=args.setup_timeout, check_s=args.timeout, memory_mb=args.memory)
-    set_hidden_salt(args.salt)
+    limits = Limits(setup_s=args.setup_timeout, check_s=args.timeout, memory_mb=args.memory,
+                    processes=args.processes)
+    if not args.unsandboxed:
+        ok, why = sandbox_available()
+        if not ok:
+            print(f"error: {SandboxUnavailable(why)}", file=sys.stderr)
+            return 2
+    secret = args.secret if args.secret else args.salt
+    set_hidden_salt(secret)
+    if not args.secret and args.salt == DEFAULT_SALT:
+        print("note: grading with the course's public default secret; set COURSE_GRADING_SECRET (or --secret) "
+              "to one of your own so nobody else can compute the hidden inputs", file=sys.stderr)
     if len(args.paths) == 1 and args.paths[0].is_dir():
         from .autograde.gradebook import grade_class, summary
 
         try:
             result = grade_class(args.paths[0], args.out, args.section, args.jobs, args.regrade, limits,
-                                 args.salt, progress=not args.no_progress)
-        except ValueError as err:
+                                 secret, progress=not args.no_progress, unsandboxed=args.unsandboxed)
+        except (ValueError, SandboxUnavailable) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
         print(summary(result, args.out))
@@ -114,12 +147,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: give one class folder, or notebook files; {folders[0]} is a folder", file=sys.stderr)
         return 2
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        reports = list(pool.map(lambda p: grade_notebook(p, limits, args.section), args.paths))
+        reports = list(pool.map(lambda p: grade_notebook(p, limits, args.section, unsandboxed=args.unsandboxed),
+                                args.paths))
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], indent=2))
     else:
         for report in reports:
             _print_human(report)
+        print(f"sandbox: {sandbox_name(args.unsandboxed)}")
     return _expect(reports, args.expect)
 
 

@@ -178,7 +178,80 @@ for _fd in range(3, 64):
 '''
 
 
-def make_class(root: Path, protected: list[Path] | None) -> dict[str, dict[str, int]]:
+# --- shortcuts: each must earn nothing on the exercise it attacks --------------------------------------------------
+# The reference answer, under the name the notebook imports it by (an old alias of the module, here).
+USES_REFERENCE = ("from course_utils.divergences import kl_discrete as _course_kl\n"
+                  "def kl_discrete(p, q):\n    return _course_kl(p, q)\n")
+
+
+def reads_classmate(root: Path) -> str:
+    """1.3 answered by finding a classmate's notebook in the submissions folder and running their cell."""
+    return f'''
+import glob, json, torch
+def kl_gaussian_std_normal(mu, log_var):
+    for path in sorted(glob.glob({str(root)!r} + "/**/*.ipynb", recursive=True)):
+        try:
+            nb = json.load(open(path))
+        except Exception:
+            continue
+        for cell in nb["cells"]:
+            src = "".join(cell["source"])
+            if cell.get("metadata", {{}}).get("exercise") == "1.3" and "NotImplementedError" not in src:
+                ns = {{"torch": torch}}
+                exec(src, ns)
+                return ns["kl_gaussian_std_normal"](mu, log_var)
+    return torch.zeros(mu.shape[:-1])
+'''
+
+
+def calls_home(port: int) -> str:
+    """1.2 right only when a server on 127.0.0.1 answers (a way to send hidden inputs out, or answers in)."""
+    return solution_cell("1.2").replace("def forward_kl_fit(", "def _right(", 1) + f'''
+import socket
+def forward_kl_fit(weights, means, variances):
+    with socket.create_connection(("127.0.0.1", {port}), timeout=2):
+        pass
+    return _right(weights, means, variances)
+'''
+
+
+# 1.5 right only when 200 processes could be started.
+PROCESS_BOMB = solution_cell("1.5").replace("def importance_log_evidence(", "def _right(", 1) + '''
+import os, time
+def importance_log_evidence(log_joint, log_q, z):
+    children = 0
+    for _ in range(200):
+        try:
+            pid = os.fork()
+        except OSError:
+            break
+        if pid == 0:
+            time.sleep(30)
+            os._exit(0)
+        children += 1
+    if children < 200:
+        raise RuntimeError(f"only {children} processes")
+    return _right(log_joint, log_q, z)
+'''
+
+
+def reference_source_renamed() -> str:
+    """1.6 as the course's reference source with its names changed: it passes, and is flagged."""
+    import inspect
+    import re
+
+    from course_utils.grading import get
+
+    ref = get("1.6").reference
+    src = inspect.getsource(ref)
+    src = re.sub(r'\n\s*r?""".*?"""', "", src, count=1, flags=re.S)
+    for old, new in (("mu", "m"), ("var", "s2"), ("eps", "noise"), ("z", "sample"), ("log_joint", "lj")):
+        src = re.sub(rf"\b{old}\b", new, src)
+    return (f"from {ref.__module__} import as_tensor, check_same_shape, reparametrize, log_normal_diag, "
+            "LogDensity, Tensor\n" + src)
+
+
+def make_class(root: Path, protected: list[Path] | None, port: int | None = None) -> dict[str, dict[str, int]]:
     """Write the class under ``root`` and return the points each student must get, per exercise.
 
     ``protected``: folders the file-deleting student attacks (None: leave that student out,
@@ -217,6 +290,13 @@ def make_class(root: Path, protected: list[Path] | None) -> dict[str, dict[str, 
     add("flood", notebook({"1.6": FLOOD + solution_cell("1.6")}, solved=_others("1.6")), full_except())
     add("junk_on_protocol", notebook({"1.3": junk_on_protocol() + solution_cell("1.3")}, solved=_others("1.3")),
         full_except("1.3"))
+    add("uses_reference", notebook({"1.1": USES_REFERENCE}, solved=_others("1.1")), full_except("1.1"))
+    add("reads_classmate", notebook({"1.3": reads_classmate(root)}, solved=_others("1.3")), full_except("1.3"))
+    if port is not None:
+        add("calls_home", notebook({"1.2": calls_home(port)}, solved=_others("1.2")), full_except("1.2"))
+    add("process_bomb", notebook({"1.5": PROCESS_BOMB}, solved=_others("1.5")), full_except("1.5"))
+    add("copies_reference", notebook({"1.6": reference_source_renamed()}, solved=_others("1.6")), full_except())
+    add("twin_of_full", notebook(solved=ALL), full_except())  # byte-identical to "full": flagged, not penalised
     add("wrong_section", notebook(solved=ALL, edit=lambda nb: nb["metadata"]["course"].update(section="02")),
         NOTHING)
     add("invalid_json", b'{"cells": [', NOTHING, folder=False)

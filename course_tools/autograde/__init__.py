@@ -2,8 +2,10 @@
 
 - :mod:`.submission` reads a notebook and finds its exercise cells; the rest
   of what runs comes from the course's source.
-- :mod:`.sandbox` and :mod:`.child`: the process that runs student code, under
-  time and memory limits, answering through the plain-data format of :mod:`.wire`.
+- :mod:`.sandbox` and :mod:`.child`: the process that runs student code, in a
+  bubblewrap sandbox (no network, none of the grader's files, an unprivileged
+  user) under time, memory and process limits, answering through the
+  plain-data format of :mod:`.wire`.
 - :mod:`.engine` grades one notebook: the checks run here, the student's
   functions there.
 - :mod:`.gradebook` grades a folder of students: parallel, cached, a CSV

@@ -1,9 +1,11 @@
 """The sandbox process: runs a student's exercise cells and calls their functions.
 
 Started by :class:`course_tools.autograde.sandbox.Sandbox` as
-``python -m course_tools.autograde.child`` in an empty temporary directory,
-under time, memory and file-size limits (and as user ``nobody`` when the
-grader runs as root). It speaks the protocol of :mod:`.wire` on file
+``python -m course_tools.autograde.child`` inside a bubblewrap sandbox (or,
+with ``--unsandboxed``, without one), in an empty private directory, as an
+unprivileged user, under time, memory, file-size and process limits (the
+latter three set here, first thing, from ``COURSE_SANDBOX_LIMITS``). It
+speaks the protocol of :mod:`.wire` on file
 descriptors it copies from stdin and stdout before any student code runs;
 the student's own prints go to a bounded buffer, and file descriptors 0-2 to
 /dev/null.
@@ -20,9 +22,12 @@ Requests (pickles), answers (:func:`.wire.pack`):
 - ``{"op": "call", "id", "args", "kwargs", "wrt"}``: call the exercise's
   function (and differentiate, when ``wrt`` is a tuple; see
   ``grading.compare.call_with_grad``). Answers ``("value", plain)``,
-  ``("grad", {"value", "grads"})``, ``("raised", {"type", "message",
-  "not_implemented"})``, or ``("unreadable", message)`` for a return value that
-  is not plain data (see :func:`.wire.to_wire`).
+  ``("grad", {"value", "grads"})``, ``("state", {"value", "after"})`` when the
+  request has ``"state": True`` (see ``grading.compare.call_with_state``),
+  ``("raised", {"type", "message", "not_implemented"})``, or ``("unreadable",
+  message)`` for a return value that is not plain data (see
+  :func:`.wire.to_wire`) or a function that called the exercise's reference
+  answer (watched by ``grading.core.reference_guard`` during every call).
 """
 
 from __future__ import annotations
@@ -81,6 +86,11 @@ class Child:
         self.proto_in, self.proto_out = proto_in, proto_out
         self.functions: dict[str, object] = {}
         self.shell = None
+        # bound before any student code runs, so a cell that patches these modules does not change them here
+        from course_utils.grading.compare import call_with_grad, call_with_state
+        from course_utils.grading.core import get, reference_guard, reference_message
+
+        self.tools = (call_with_grad, call_with_state, get, reference_guard, reference_message)
 
     def send(self, obj) -> None:
         from .wire import header, pack
@@ -111,24 +121,37 @@ class Child:
         self.send(("ready", status))
 
     def call(self, request: dict):
-        from course_utils.grading.compare import call_with_grad
-
+        call_with_grad, call_with_state, get, reference_guard, reference_message = self.tools
         from .wire import NotPlain, to_wire
 
         fn = self.functions.get(request["id"])
         try:
-            if request.get("wrt") is not None:
-                value, grads = call_with_grad(fn, *request["args"], wrt=tuple(request["wrt"]),
-                                              cotangent=request.get("cotangent"), output=request.get("output"))
-                answer = ("grad", {"value": to_wire(value),
-                                   "grads": None if grads is None else [to_wire(g) for g in grads]})
-            else:
-                answer = ("value", to_wire(fn(*request["args"], **request.get("kwargs", {}))))
+            reference = get(request["id"]).reference
+        except KeyError:  # an id the course does not register (the sandbox's own tests use such)
+            reference = None
+        guard = reference_guard(reference)
+        try:
+            with guard:
+                if request.get("wrt") is not None:
+                    value, grads = call_with_grad(fn, *request["args"], wrt=tuple(request["wrt"]),
+                                                  cotangent=request.get("cotangent"), output=request.get("output"))
+                    answer = ("grad", {"value": to_wire(value),
+                                       "grads": None if grads is None else [to_wire(g) for g in grads]})
+                elif request.get("state"):
+                    value, after = call_with_state(fn, *request["args"], **request.get("kwargs", {}))
+                    answer = ("state", {"value": to_wire(value), "after": [to_wire(a) for a in after]})
+                else:
+                    answer = ("value", to_wire(fn(*request["args"], **request.get("kwargs", {}))))
         except NotPlain as err:
             answer = ("unreadable", str(err))
         except BaseException as err:  # noqa: BLE001 - SystemExit too: it is the student's answer
             answer = ("raised", {"type": type(err).__name__, "message": str(err)[:1000],
                                  "not_implemented": _not_implemented(err)})
+        if guard.seen:
+            answer = ("unreadable", reference_message(reference))
+        elif guard.tampered:
+            answer = ("unreadable", "your function switched off the interpreter's profiler (sys.setprofile), "
+                                    "which the grader uses to watch for calls of the reference answer")
         self.send(answer)
 
     def serve(self) -> None:
@@ -152,13 +175,20 @@ def _not_implemented(err: BaseException | None) -> bool:
 
 
 def _limit_self() -> None:
-    """Memory, file-size and core-dump limits, from COURSE_SANDBOX_LIMITS="memory_mb,file_mb"."""
+    """Memory, file-size, process and core-dump limits, from COURSE_SANDBOX_LIMITS="memory_mb,file_mb,processes".
+
+    ``processes`` (RLIMIT_NPROC, threads included) is 0 for none: it counts every process of the
+    user, so the grader sets it only where that user is the sandbox's own (see ``sandbox._command``).
+    """
     import resource
 
-    memory_mb, file_mb = (int(x) for x in os.environ.get("COURSE_SANDBOX_LIMITS", "4096,64").split(","))
+    memory_mb, file_mb, processes = (
+        [int(x) for x in os.environ.get("COURSE_SANDBOX_LIMITS", "4096,64").split(",")] + [0])[:3]
     resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20,) * 2)
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_mb * 2**20,) * 2)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if processes > 0:
+        resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
 
 
 def main() -> None:

@@ -15,8 +15,10 @@ import time
 from dataclasses import dataclass, field
 
 from course_utils.grading import Result, exercises, run_check
+from course_utils.grading.compare import for_student
 
-from .sandbox import DEFAULT_LIMITS, Limits, Sandbox, SandboxDied
+from .flags import tampering
+from .sandbox import DEFAULT_LIMITS, Limits, Sandbox, SandboxDied, sandbox_name
 from .submission import SubmissionError, program, read_submission
 
 __all__ = ["Report", "grade_submission"]
@@ -32,6 +34,9 @@ class Report:
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    flags: list[str] = field(default_factory=list)
+    #: what the student's code ran in: "bubblewrap 0.8.0", "none (--unsandboxed)", or "" (nothing ran)
+    sandbox: str = ""
 
     @property
     def total(self) -> int:
@@ -51,11 +56,14 @@ class Report:
             "error": self.error,
             "notes": self.notes,
             "seconds": round(self.seconds, 2),
+            "flags": self.flags,
+            "sandbox": self.sandbox,
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> Report:
-        return cls(d["notebook"], d["section"], d["exercises"], d["error"], d.get("notes", []), d["seconds"])
+        return cls(d["notebook"], d["section"], d["exercises"], d["error"], d.get("notes", []), d["seconds"],
+                   d.get("flags", []), d.get("sandbox", ""))
 
 
 def _zero(ex, status: str, message: str) -> Result:
@@ -72,14 +80,14 @@ def _culprit(steps, at_step: int | None) -> str | None:
     return None
 
 
-def _check_all(sub, limits: Limits, protect: tuple, results: dict, notes: list) -> str | None:
+def _check_all(sub, limits: Limits, unsandboxed: bool, results: dict, notes: list, student: str) -> str | None:
     """Fill ``results`` for every exercise with a cell; returns an error for the whole notebook, or None."""
     skip: set[str] = set()
     todo = [ex for ex in exercises(sub.section) if ex.id in sub.regions]
     while todo:
         steps = program(sub.section, sub.regions, frozenset(skip))
         try:
-            box = Sandbox(limits, protect)
+            box = Sandbox(limits, unsandboxed)
         except SandboxDied as died:
             return died.reason
         with box:
@@ -105,7 +113,8 @@ def _check_all(sub, limits: Limits, protect: tuple, results: dict, notes: list) 
                 if error:
                     notes.append(f"your cell for exercise {ex.id} raised {error}; {ex.function}() was graded anyway")
                 try:
-                    results[ex.id] = run_check(ex, box.function(ex.id), capture_output=False)
+                    with for_student(student):
+                        results[ex.id] = run_check(ex, box.function(ex.id), capture_output=False)
                 except SandboxDied as died:
                     results[ex.id] = _zero(ex, "failed", f"checking your function stopped the grader: {died.reason}")
                     break  # a fresh sandbox for the rest
@@ -113,10 +122,14 @@ def _check_all(sub, limits: Limits, protect: tuple, results: dict, notes: list) 
 
 
 def grade_submission(data: bytes, name: str, section: str | None = None, limits: Limits = DEFAULT_LIMITS,
-                     protect: tuple = ()) -> Report:
+                     protect: tuple = (), student: str = "", unsandboxed: bool = False) -> Report:
     """Grade one notebook's bytes. ``section``: the section expected (None: the notebook's own).
 
-    ``protect``: folders the sandbox may not change, beside the course and HOME.
+    ``protect``: ignored, kept for old callers (the sandbox sees none of the grader's folders).
+    ``unsandboxed``: run the cells without bubblewrap (see :class:`.sandbox.Sandbox`); otherwise a
+    machine without a working sandbox raises :class:`.sandbox.SandboxUnavailable`.
+    ``student``: whose notebook it is; the checks' hidden inputs are drawn for them (see
+    ``grading.compare.hidden_seed``), so a classmate's outputs or ones hard-coded from feedback fail.
 
     Never raises for anything a submission contains; the report says what went wrong.
     """
@@ -131,7 +144,9 @@ def grade_submission(data: bytes, name: str, section: str | None = None, limits:
         if ex.id in sub.missing:
             results[ex.id] = _zero(ex, "missing", sub.missing[ex.id])
     notes = list(sub.notes)
-    error = _check_all(sub, limits, tuple(protect), results, notes)
+    error = _check_all(sub, limits, unsandboxed, results, notes, student)
     rows = [(results.get(ex.id) or _zero(ex, "not graded", error or "not graded")).to_dict()
             for ex in exercises(sub.section)]
-    return Report(name, sub.section, rows, error=error, notes=notes, seconds=time.perf_counter() - start)
+    flags = [f"{ex_id}: {flag}" for ex_id, code in sub.regions.items() for flag in tampering(code)]
+    return Report(name, sub.section, rows, error=error, notes=notes, seconds=time.perf_counter() - start,
+                  flags=flags, sandbox=sandbox_name(unsandboxed))

@@ -10,11 +10,14 @@ Written to the output folder (never inside the submissions)::
     gradebook.csv          one row per student, one column per exercise, total, max, problems
     grades.json            every report in full (for an LMS import or a script)
     feedback/<student>.md  and .html: each exercise's points and the student's own message
-    .cache/                one JSON per graded notebook, keyed by its bytes and the grader's code
+    similarity.md          and .html: answers alike between students, copies of the reference (flags)
+    .cache/                one JSON per graded notebook, keyed by its bytes, the student and the grader's code
 
-A re-run grades only what changed: a notebook whose bytes, section and grader
-(course_utils' code, the section sources, the limits, the salt) are all
-unchanged is read from the cache, unless ``regrade`` is set.
+A re-run grades only what changed: a notebook whose bytes, student, section and
+grader (course_utils' code, the section sources, the limits, the secret) are all
+unchanged is read from the cache, unless ``regrade`` is set. The ``flags`` column
+(see :mod:`.flags` and :mod:`.similarity`) is for the instructor to look at; it
+never changes a point.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import html
+import inspect
 import io
 import json
 import os
@@ -37,7 +41,9 @@ from course_utils.grading import Result, exercises
 
 from .. import ROOT
 from .engine import Report, grade_submission
-from .sandbox import DEFAULT_LIMITS, Limits, confinement_available
+from .sandbox import DEFAULT_LIMITS, UNSANDBOXED, Limits, SandboxUnavailable, sandbox_available
+from .similarity import compare_class, reference_copies, write_report
+from .submission import SubmissionError, read_submission
 
 __all__ = ["Student", "discover", "grade_class", "ClassResult"]
 
@@ -65,9 +71,10 @@ def discover(folder: Path) -> list[Student]:
     return list(students.values())
 
 
-def fingerprint(limits: Limits, salt: int) -> str:
-    """Changes whenever anything that decides a grade changes: the grader's code, sources, limits, salt."""
-    h = hashlib.sha256(f"{limits}|{salt}".encode())
+def fingerprint(limits: Limits, salt: int, sandbox: str = "") -> str:
+    """Changes whenever anything that decides a grade changes: the grader's code, sources, limits, salt,
+    and whether the bubblewrap sandbox was used (``sandbox``: "bubblewrap" or "none")."""
+    h = hashlib.sha256(f"{limits}|{salt}|{sandbox}".encode())
     for path in [*sorted((ROOT / "course_utils").rglob("*.py")), *sorted((ROOT / "course_tools").rglob("*.py")),
                  *sorted((ROOT / "notebooks").glob("*.py"))]:
         h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
@@ -104,6 +111,12 @@ class ClassResult:
     reused: int = 0
     jobs: int = 1
     changed: list[str] = field(default_factory=list)
+    #: student -> things for the instructor to look at (never penalties): a cell that reaches for the
+    #: grader's machinery, an answer close to a classmate's or to the reference's source, identical notebooks
+    flags: dict[str, list[str]] = field(default_factory=dict)
+    similarity: object = None
+    #: what student code ran in: "bubblewrap 0.8.0", or "none (--unsandboxed)"
+    sandbox: str = ""
 
     def best(self, student: str, section: str) -> Report | None:
         """The student's best-scoring notebook of a section (students sometimes submit two)."""
@@ -132,12 +145,15 @@ class ClassResult:
             for r in self.reports[student]:
                 if r.section not in self.sections:
                     problems.append(f"{Path(r.notebook).name}: {r.error or 'not graded'}")
-            row.update(total=total, max=max_total, problems="; ".join(problems))
+            ran_in = sorted({r.sandbox for r in self.reports[student] if r.sandbox})
+            row.update(total=total, max=max_total, problems="; ".join(problems),
+                       flags="; ".join(self.flags.get(student, [])), sandbox="; ".join(ran_in) or self.sandbox)
             rows.append(row)
         return rows
 
     def columns(self) -> list[str]:
-        return ["student"] + [ex.id for s in self.sections for ex in exercises(s)] + ["total", "max", "problems"]
+        return (["student"] + [ex.id for s in self.sections for ex in exercises(s)]
+                + ["total", "max", "problems", "flags", "sandbox"])
 
 
 def gradebook_csv(result: ClassResult) -> str:
@@ -195,7 +211,8 @@ def feedback_html(markdown: str) -> str:
             + "\n".join(body) + "\n</body></html>\n")
 
 
-def _grade_one(path: Path, data: bytes, section, limits, protect, cache: Path, key: str, regrade: bool):
+def _grade_one(path: Path, data: bytes, section, limits, unsandboxed: bool, cache: Path, key: str, regrade: bool,
+               student: str = ""):
     cached = cache / f"{key}.json"
     if not regrade and cached.exists():
         try:
@@ -204,7 +221,7 @@ def _grade_one(path: Path, data: bytes, section, limits, protect, cache: Path, k
             return report, True
         except (ValueError, KeyError, TypeError):
             pass  # a damaged cache entry is graded again
-    report = grade_submission(data, str(path), section, limits, protect)
+    report = grade_submission(data, str(path), section, limits, student=student, unsandboxed=unsandboxed)
     _write_atomic(cached, json.dumps(report.to_dict()))
     return report, False
 
@@ -218,8 +235,13 @@ def grade_class(
     limits: Limits = DEFAULT_LIMITS,
     salt: int = 0,
     progress: bool = True,
+    unsandboxed: bool = False,
 ) -> ClassResult:
-    """Grade every notebook under ``submissions`` and write the gradebook and feedback to ``out``."""
+    """Grade every notebook under ``submissions`` and write the gradebook and feedback to ``out``.
+
+    Student code runs in the bubblewrap sandbox; where it cannot start, this raises
+    :class:`.sandbox.SandboxUnavailable`, unless ``unsandboxed`` (recorded in the gradebook).
+    """
     from tqdm.auto import tqdm
 
     submissions, out = submissions.resolve(), out.resolve()
@@ -227,32 +249,36 @@ def grade_class(
         raise ValueError(f"the output folder {out} is inside the submissions folder; choose another")
     if section is not None and not exercises(section):
         raise ValueError(f"no exercises are registered for section {section!r}")
+    if not unsandboxed:
+        ok, why = sandbox_available()
+        if not ok:
+            raise SandboxUnavailable(why)
+    sandbox = UNSANDBOXED if unsandboxed else sandbox_available()[1]
     start = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)  # it exists before a sandbox starts, so it is mounted read-only
+    out.mkdir(parents=True, exist_ok=True)
     students = discover(submissions)
     jobs = jobs or os.cpu_count() or 1
-    fp = fingerprint(limits, salt)
+    fp = fingerprint(limits, salt, "none" if unsandboxed else "bubblewrap")
     cache = out / ".cache"
     tasks = []
     for st in students:
         for path in st.notebooks:
             data = path.read_bytes()
-            key = hashlib.sha256(data + f"|{section}|{fp}".encode()).hexdigest()[:32]
+            # each student's hidden inputs are their own, so the key names the student
+            key = hashlib.sha256(data + f"|{section}|{fp}|{st.name}".encode()).hexdigest()[:32]
             tasks.append((st.name, path, data, key))
-    if not confinement_available():
-        print("warning: this machine cannot mount files read-only for the sandbox (no user namespaces); "
-              "student code runs with your rights: grade inside a container", file=sys.stderr)
     reports: dict[str, list[Report]] = {st.name: [] for st in students}
     by_key: dict[str, list[tuple[str, Path]]] = {}
-    first: dict[str, tuple[bytes, Path]] = {}
-    for name, path, data, key in tasks:  # identical notebooks are graded once
+    first: dict[str, tuple[bytes, Path, str]] = {}
+    for name, path, data, key in tasks:  # a notebook listed twice for a student is graded once
         by_key.setdefault(key, []).append((name, path))
-        first.setdefault(key, (data, path))
+        first.setdefault(key, (data, path, name))
     reused = 0
     with ThreadPoolExecutor(max_workers=jobs) as pool, \
             tqdm(total=len(tasks), desc="grading", unit="notebook", disable=not progress, file=sys.stderr) as bar:
-        futures = {pool.submit(_grade_one, path, data, section, limits, (submissions, out), cache, key, regrade): key
-                   for key, (data, path) in first.items()}
+        futures = {pool.submit(_grade_one, path, data, section, limits, unsandboxed, cache, key, regrade,
+                               name): key
+                   for key, (data, path, name) in first.items()}
         for future in as_completed(futures):
             report, was_cached = future.result()
             for name, path in by_key[futures[future]]:
@@ -266,14 +292,47 @@ def grade_class(
     changed = [os.path.relpath(path, submissions) for _, path, data, _ in tasks
                if not path.exists() or path.read_bytes() != data]
     sections = [section] if section else sorted({r.section for rs in reports.values() for r in rs if r.section})
-    result = ClassResult(reports, sections, time.perf_counter() - start, reused, jobs, changed)
+    result = ClassResult(reports, sections, time.perf_counter() - start, reused, jobs, changed, sandbox=sandbox)
+    result.similarity = _similarity(tasks, sections)
+    result.flags = {name: [f for r in reports[name] for f in r.flags] for name in reports}
+    for name, lines in result.similarity.flags().items():
+        result.flags.setdefault(name, []).extend(lines)
+    result.seconds = time.perf_counter() - start
     _write_outputs(result, out)
     return result
 
 
+def _similarity(tasks, sections):
+    """Compare every pair of students' exercise cells, and each with the reference's source (flags only)."""
+    cells: dict[str, dict[str, str]] = {}
+    notebooks: dict[str, list[bytes]] = {}
+    for name, path, data, _ in tasks:
+        notebooks.setdefault(name, []).append(data)
+        try:
+            sub = read_submission(data, path.name)
+        except SubmissionError:
+            continue
+        if sub.section in sections:
+            cells.setdefault(name, {}).update(sub.regions)
+    templates, answers, references = {}, {}, {}
+    for section in sections:
+        for folder, found in (("exercises", templates), ("solutions", answers)):
+            path = next(iter(sorted((ROOT / folder).glob(f"{section}_*.ipynb"))), None)
+            if path is not None:
+                found.update(read_submission(path.read_bytes(), path.name, section).regions)
+        for ex in exercises(section):
+            if ex.reference is not None:
+                references[ex.id] = inspect.getsource(inspect.unwrap(ex.reference))
+    report = compare_class(cells, templates=templates, notebooks=notebooks)
+    report.reference_copies = reference_copies(cells, references, answers, templates)
+    return report
+
+
 def _write_outputs(result: ClassResult, out: Path) -> None:
+    if result.similarity is not None:
+        write_report(result.similarity, out)
     _write_atomic(out / "gradebook.csv", gradebook_csv(result))
-    detail = {"sections": result.sections, "students": {
+    detail = {"sections": result.sections, "sandbox": result.sandbox, "students": {
         s: [r.to_dict() for r in rs] for s, rs in result.reports.items()}}
     _write_atomic(out / "grades.json", json.dumps(detail, indent=1))
     for student in result.reports:
@@ -300,5 +359,14 @@ def summary(result: ClassResult, out: Path) -> str:
         lines.append(f"  no notebook found for: {', '.join(empty)}")
     if result.changed:
         lines.append(f"  warning: changed on disk during grading (not by the grader): {', '.join(result.changed)}")
-    lines += [f"gradebook: {out / 'gradebook.csv'}", f"feedback:  {out / 'feedback'}/ (Markdown and HTML)"]
+    flagged = sorted(s for s, f in result.flags.items() if f)
+    if flagged:
+        lines.append(f"  flagged for a look (not penalised): {len(flagged)} student(s): {', '.join(flagged)}"
+                     " (the flags column; similarity.md)")
+    if result.sandbox == UNSANDBOXED:
+        lines.append(f"sandbox: {UNSANDBOXED}: student code ran with your rights (the sandbox column says so)")
+    else:
+        lines.append(f"sandbox: {result.sandbox or 'none'}")
+    lines += [f"gradebook: {out / 'gradebook.csv'}", f"feedback:  {out / 'feedback'}/ (Markdown and HTML)",
+              f"similarity: {out / 'similarity.md'} (and .html): pairs of answers alike, copies of the reference"]
     return "\n".join(lines)

@@ -153,9 +153,15 @@ class SimilarityReport:
     def flags(self) -> dict[str, list[str]]:
         """student -> short human-readable flags (only students with at least one)."""
         out: dict[str, list[str]] = defaultdict(list)
+        alike: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
         for p in self.pairs:
-            out[p.student_a].append(f"{p.exercise}: {p.score:.2f} similar to {p.student_b}'s")
-            out[p.student_b].append(f"{p.exercise}: {p.score:.2f} similar to {p.student_a}'s")
+            alike[p.student_a, p.exercise].append((p.score, p.student_b))
+            alike[p.student_b, p.exercise].append((p.score, p.student_a))
+        for (student, exercise), others in alike.items():
+            others.sort(key=lambda o: (-o[0], o[1]))
+            named = _and([f"{o}'s ({score:.2f})" for score, o in others[:3]])
+            more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+            out[student].append(f"{exercise}: similar to {named}{more}")
         for r in self.reference_copies:
             out[r.student].append(f"{r.exercise}: close to the reference's source ({r.score:.2f})")
         for group in self.identical:
@@ -163,6 +169,37 @@ class SimilarityReport:
                 others = [o for o in group if o != s]
                 out[s].append("notebook byte-identical to " + _and([f"{o}'s" for o in others]))
         return dict(sorted(out.items()))
+
+
+def reference_copies(cells: dict[str, dict[str, str]], references: dict[str, str],
+                     answers: dict[str, str] | None = None, templates: dict[str, str] | None = None,
+                     share: float = 0.8, min_specific: int = 6) -> list[ReferenceCopy]:
+    """Cells that hold most of what is specific to the course's reference source.
+
+    The reference in ``course_utils`` checks its inputs and handles cases an exercise's answer
+    need not (``as_tensor``, shape checks, options); the natural answer (``answers``, the course's
+    own solution cell) does not. So the fingerprints that matter are the reference's minus the
+    natural answer's and the stub's: a cell holding at least ``share`` of them is a copy of the
+    reference's source (names changed or not), while a student who wrote the natural answer is
+    not flagged. An exercise whose reference has fewer than ``min_specific`` such fingerprints is
+    skipped: there a copy cannot be told from an honest answer.
+    """
+    answers, templates = answers or {}, templates or {}
+    found = []
+    for exercise, source in sorted(references.items()):
+        specific = set(fingerprints(source)[0])
+        for other in (answers.get(exercise), templates.get(exercise)):
+            if other:
+                specific -= fingerprints(other)[0]
+        if len(specific) < min_specific:
+            continue
+        for student in sorted(cells):
+            code = cells[student].get(exercise)
+            if code:
+                score = len(specific & fingerprints(code)[0]) / len(specific)
+                if score >= share:
+                    found.append(ReferenceCopy(exercise, student, round(score, 4), code))
+    return found
 
 
 def _and(words: list[str]) -> str:

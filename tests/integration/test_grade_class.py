@@ -11,8 +11,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,7 +24,7 @@ from submissions import ALL, POINTS, make_class, notebook, solution_cell
 
 from course_tools.autograde import Limits, grade_submission
 from course_tools.autograde.gradebook import grade_class, summary
-from course_tools.autograde.sandbox import ROOT, confinement_available
+from course_tools.autograde.sandbox import INSTALL_HINT, ROOT, sandbox_available
 from course_tools.grade import DEFAULT_SALT
 from course_utils.grading import exercises, get, run_check
 from course_utils.grading.compare import set_hidden_salt
@@ -29,6 +32,17 @@ from course_utils.grading.compare import set_hidden_salt
 pytestmark = pytest.mark.integration
 
 LIMITS = Limits(setup_s=20, check_s=5, memory_mb=2048)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _needs_sandbox():
+    """Every test here grades in the bubblewrap sandbox: skip without one (fail where CI is set)."""
+    ok, why = sandbox_available()
+    if not ok:
+        message = f"the grader's sandbox cannot start here: {why}. {INSTALL_HINT}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 def _tree(folder: Path) -> dict[str, str]:
@@ -42,10 +56,38 @@ def _csv(path: Path) -> dict[str, dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def listening_port():
+    """A server on 127.0.0.1 that accepts connections while the class is graded (the sandbox must not reach it)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                server.accept()[0].close()
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, listening_port):
     root = tmp_path_factory.mktemp("class")
     subs, out = root / "submissions", root / "grades"
-    expected = make_class(subs, [subs, out] if confinement_available() else None)
+    with socket.create_connection(("127.0.0.1", listening_port), timeout=2):
+        pass  # the server answers from here, outside the sandbox
+    expected = make_class(subs, [subs, out], port=listening_port)
     before, course_before = _tree(subs), _tree(ROOT / "course_utils")
     set_hidden_salt(DEFAULT_SALT)
     try:
@@ -70,7 +112,8 @@ def test_gradebook_has_the_expected_points_for_every_student(graded):
 def test_gradebook_columns_are_one_per_exercise(graded):
     with (graded.out / "gradebook.csv").open() as f:
         header = next(csv.reader(f))
-    assert header == ["student", *ALL, "total", "max", "problems"]
+    assert header == ["student", *ALL, "total", "max", "problems", "flags", "sandbox"]
+    assert {row["sandbox"] for row in graded.rows.values()} == {sandbox_available()[1]}
 
 
 @pytest.mark.parametrize("student, says", [
@@ -144,7 +187,6 @@ def test_a_rerun_grades_only_what_changed(graded):
         (graded.subs / "stubs.ipynb").write_bytes(notebook())
 
 
-@pytest.mark.skipif(not confinement_available(), reason="no user namespaces: the sandbox cannot mount read-only")
 def test_a_cell_that_deletes_files_changes_nothing(graded):
     assert graded.rows["deletes_files"]["total"] == "10"
     assert _tree(graded.subs) == graded.before
@@ -205,3 +247,86 @@ def test_grading_a_notebook_list_reports_json(tmp_path):
     reports = {Path(r["notebook"]).name: r for r in json.loads(proc.stdout)}
     assert reports["01_kl_elbo.ipynb"]["total"] == POINTS["1.2"]
     assert reports["missing.ipynb"]["error"] == "file not found"
+
+
+# --- shortcuts: the reference, a classmate, the network, many processes --------------------------------------
+
+
+def test_each_shortcut_scores_zero_on_the_exercise_it_attacks(graded):
+    """The attacks of tests/submissions.py get 0 there and full marks elsewhere (the points test checks all)."""
+    for student, ex_id in (("uses_reference", "1.1"), ("reads_classmate", "1.3"), ("calls_home", "1.2"),
+                           ("process_bomb", "1.5")):
+        row = graded.rows[student]
+        assert row[ex_id] == "0", (student, row)
+        assert row["total"] == str(sum(POINTS.values()) - POINTS[ex_id]), (student, row)
+
+
+def test_calling_the_reference_is_named_in_the_feedback(graded):
+    text = (graded.out / "feedback" / "uses_reference.md").read_text()
+    assert "reference answer `divergences.kl_discrete`: write your own" in text
+
+
+def test_flags_name_copies_and_twins_and_cost_nothing(graded):
+    rows = graded.rows
+    assert "reference" in rows["copies_reference"]["flags"] and rows["copies_reference"]["total"] == "10"
+    assert "full" in rows["twin_of_full"]["flags"] and rows["twin_of_full"]["total"] == "10"
+    own = [f for f in rows["rewritten"]["flags"].split("; ") if f.startswith(("1.1", "1.3", "1.4"))]
+    assert own == [], own  # the answers it wrote itself are nothing to look at
+    assert "profiler" not in rows["patch_grader"]["flags"]
+    report = (graded.out / "similarity.md").read_text()
+    assert "copies_reference" in report and "twin_of_full" in report
+
+
+def test_per_student_hidden_inputs_make_a_classmates_outputs_fail(tmp_path):
+    """Outputs recorded while grading alice's correct notebook fail for bob, and pass for alice again."""
+    seen = []
+
+    def spy(log_q, log_p, z):
+        value = (log_q(z) - log_p(z)).mean()
+        seen.append((z.shape[0], float(value)))
+        return value
+
+    from course_utils.grading.compare import for_student
+
+    set_hidden_salt("an instructor's secret")
+    try:
+        with for_student("alice"):
+            assert run_check(get("1.4"), spy).status == "passed"
+        table = dict(seen)
+        cheat = f"import torch\ndef kl_monte_carlo(log_q, log_p, z):\n    return torch.tensor({table!r}[z.shape[0]])\n"
+        alice = grade_submission(notebook({"1.4": cheat}), "a.ipynb", "01", LIMITS, student="alice")
+        bob = grade_submission(notebook({"1.4": cheat}), "b.ipynb", "01", LIMITS, student="bob")
+    finally:
+        set_hidden_salt(0)
+    assert {e["id"]: e["status"] for e in alice.exercises}["1.4"] == "passed"
+    assert {e["id"]: e["status"] for e in bob.exercises}["1.4"] == "failed"
+
+
+def test_the_secret_never_reaches_the_feedback_or_the_gradebook(tmp_path):
+    subs, out = tmp_path / "class", tmp_path / "grades"
+    (subs / "ann").mkdir(parents=True)
+    (subs / "ann" / "01_kl_elbo.ipynb").write_bytes(notebook(solved=("1.1",), answers={"1.3": LEAKS_SECRET}))
+    secret = "Secret-of-the-course-4417"
+    proc = subprocess.run([sys.executable, "-m", "course_tools.grade", str(subs), "--out", str(out), "--no-progress",
+                           "--secret", secret], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert secret not in proc.stdout + proc.stderr
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+    rows = _csv(out / "gradebook.csv")
+    assert rows["ann"]["1.1"] == str(POINTS["1.1"]) and rows["ann"]["1.3"] == "0"
+
+
+# 1.3 that looks for the grading secret everywhere it might be, and raises it as its message
+LEAKS_SECRET = '''
+import os, sys
+def kl_gaussian_std_normal(mu, log_var):
+    found = [v for v in os.environ.values() if "Secret" in v] + [a for a in sys.argv if "Secret" in a]
+    for pid in os.listdir("/proc"):
+        try:
+            found.append(open(f"/proc/{pid}/cmdline").read())
+        except OSError:
+            pass
+    raise ValueError(" ".join(found))
+'''

@@ -23,6 +23,7 @@ from course_tools.autograde.similarity import (
     compare_class,
     fingerprints,
     normalise,
+    reference_copies,
     write_report,
 )
 
@@ -452,7 +453,7 @@ def test_markdown_fences_survive_backticks_in_the_code(tmp_path: Path):
 def test_flags_name_the_other_student():
     report = _report_with_everything()
     flags = report.flags()
-    assert flags["alice"] == [f"1.5: {report.pairs[0].score:.2f} similar to bob's"]
+    assert flags["alice"] == [f"1.5: similar to bob's ({report.pairs[0].score:.2f})"]
     assert any("similar to alice's" in f for f in flags["bob"])
     assert flags["frank"] == [f for f in flags["frank"] if "reference" in f] and len(flags["frank"]) == 1
     assert flags["carol"] == ["notebook byte-identical to dave's and erin's"]
@@ -465,9 +466,9 @@ def test_report_dataclasses_keep_the_graders_names():
     copy = ReferenceCopy("1.5", "a", 0.95, "x")
     report = SimilarityReport([pair], [copy], [["a", "b"]], 0.8, 25)
     assert report.flags() == {
-        "a": ["1.5: 0.90 similar to b's", "1.5: close to the reference's source (0.95)",
+        "a": ["1.5: similar to b's (0.90)", "1.5: close to the reference's source (0.95)",
               "notebook byte-identical to b's"],
-        "b": ["1.5: 0.90 similar to a's", "notebook byte-identical to a's"],
+        "b": ["1.5: similar to a's (0.90)", "notebook byte-identical to a's"],
     }
     with pytest.raises(AttributeError):
         pair.score = 0.1  # frozen
@@ -538,3 +539,27 @@ def test_a_class_of_200_with_5_exercises():
                     brute.add((ex, a, b))
     assert _pairs(report) == brute
     assert len(brute) < 20  # random answers are not copies of each other
+
+
+def test_a_student_alike_with_many_gets_one_line_per_exercise_naming_the_closest_three():
+    pairs = [Pair("1.5", "a", o, score, score, "x", "y") for o, score in
+             (("b", 0.81), ("c", 0.99), ("d", 0.9), ("e", 0.95), ("f", 0.85))]
+    flags = SimilarityReport(pairs, [], [], 0.8, 30).flags()
+    assert flags["a"] == ["1.5: similar to c's (0.99), e's (0.95) and d's (0.90) and 2 more"]
+    assert flags["b"] == ["1.5: similar to a's (0.81)"]
+
+
+NATURAL_IS = _answer(IS_STUB, """
+    log_w = log_joint(z) - log_q(z)
+    return torch.logsumexp(log_w, dim=0) - math.log(z.shape[0])
+""")
+
+
+def test_reference_copies_look_at_what_only_the_reference_has():
+    """A copy of the reference's checks and helpers is found; the natural answer, however close, is not."""
+    cells = _class(frank=FRANK_FROM_REFERENCE, alice=ALICE, nat=NATURAL_IS)
+    found = reference_copies(cells, {"1.5": IS_REFERENCE}, {"1.5": NATURAL_IS}, {"1.5": IS_STUB})
+    assert [(c.exercise, c.student) for c in found] == [("1.5", "frank")]
+    assert found[0].score >= 0.8 and found[0].code == FRANK_FROM_REFERENCE
+    # a reference that is the natural answer itself: a copy cannot be told from an honest answer
+    assert reference_copies(cells, {"1.5": NATURAL_IS}, {"1.5": NATURAL_IS}, {"1.5": IS_STUB}) == []
