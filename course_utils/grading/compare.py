@@ -19,7 +19,7 @@ from torch import Tensor
 from .core import CheckFailed, current_exercise
 
 __all__ = ["Mistake", "to_plain_tensor", "expect_close", "clone_args", "generator", "set_hidden_salt",
-           "for_student", "hidden_seed", "call_with_grad", "call_with_state", "state_of"]
+           "for_student", "hidden_seed", "call_with_grad", "call_with_state", "state_of", "seeded_module"]
 
 # The course's grading secret. The class grader sets it (``--secret``/``--salt``); a student's
 # notebook never does, so there every check sees the inputs written in it.
@@ -147,6 +147,26 @@ def call_with_grad(fn, *args, wrt: tuple[int, ...], cotangent: Tensor | None = N
         k += len(group)
         grads.append(tuple(chunk) if isinstance(args[i], torch.nn.Module) else chunk[0])
     return value, tuple(grads)
+
+
+def seeded_module(build, g: torch.Generator) -> torch.nn.Module:
+    """``build()``'s module with its weights drawn from ``g`` (torch's global random state left alone).
+
+    Linear layers get PyTorch's default range U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and
+    biases, embeddings N(0, 1): so a check's network follows its hidden seed like its other inputs.
+    """
+    with torch.random.fork_rng(devices=[]):
+        module = build()
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, torch.nn.Linear):
+                bound = 1 / m.in_features ** 0.5
+                for p in (m.weight, m.bias):
+                    if p is not None:
+                        p.copy_((2 * torch.rand(p.shape, generator=g, dtype=torch.float64) - 1) * bound)
+            elif isinstance(m, torch.nn.Embedding):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g, dtype=torch.float64))
+    return module
 
 
 def state_of(x):

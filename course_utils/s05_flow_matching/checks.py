@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from ..core import ode
 from ..core.nets import TimeMLP
@@ -22,6 +21,7 @@ from ..grading.compare import (
     clone_args,
     expect_close,
     generator,
+    seeded_module,
     to_plain_tensor,
 )
 from ..grading.core import CheckFailed, register
@@ -40,18 +40,8 @@ IN_PLACE = ("your function changed the caller's x0 in place (x += h * v(x, t) wi
 
 
 def _time_mlp(g: torch.Generator, **kwargs) -> TimeMLP:
-    """A TimeMLP whose weights are drawn from ``g`` (PyTorch's default ranges), torch's global RNG left alone."""
-    with torch.random.fork_rng(devices=[]):
-        model = TimeMLP(**kwargs)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.Linear):
-                bound = 1 / math.sqrt(m.in_features)
-                for p in (m.weight, m.bias):
-                    p.copy_((2 * torch.rand(p.shape, generator=g, dtype=F64) - 1) * bound)
-            elif isinstance(m, nn.Embedding):
-                m.weight.copy_(torch.randn(m.weight.shape, generator=g, dtype=F64))
-    return model
+    """A TimeMLP whose weights are drawn from ``g`` (see :func:`~course_utils.grading.compare.seeded_module`)."""
+    return seeded_module(lambda: TimeMLP(**kwargs), g)
 
 
 def _times(t, x: torch.Tensor) -> torch.Tensor:

@@ -12,11 +12,18 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from ..core.nets import TimeMLP
 from ..data.mixtures import GaussianMixture
-from ..grading.compare import Mistake, call_with_grad, clone_args, expect_close, generator, to_plain_tensor
+from ..grading.compare import (
+    Mistake,
+    call_with_grad,
+    clone_args,
+    expect_close,
+    generator,
+    seeded_module,
+    to_plain_tensor,
+)
 from ..grading.core import CheckFailed, register
 from ..s05_flow_matching import probability_paths
 from . import langevin, score_matching, sde
@@ -29,16 +36,8 @@ def _f64(*shape, g, scale=1.0):
 
 
 def _time_mlp(g: torch.Generator, **kwargs) -> TimeMLP:
-    """A TimeMLP whose weights are drawn from ``g`` (PyTorch's default ranges), torch's global RNG left alone."""
-    with torch.random.fork_rng(devices=[]):
-        model = TimeMLP(**kwargs)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.Linear):
-                bound = 1 / math.sqrt(m.in_features)
-                for p in (m.weight, m.bias):
-                    p.copy_((2 * torch.rand(p.shape, generator=g, dtype=torch.float64) - 1) * bound)
-    return model
+    """A TimeMLP whose weights are drawn from ``g`` (see :func:`~course_utils.grading.compare.seeded_module`)."""
+    return seeded_module(lambda: TimeMLP(**kwargs), g)
 
 
 # --- 6.1 Brownian paths ----------------------------------------------------------------------------
