@@ -37,6 +37,35 @@ def assert_fails(ex_id: str, fn, hint: str | None = None) -> Result:
     return r
 
 
+@contextmanager
+def listening_port():
+    """A server on 127.0.0.1 that accepts (and closes) connections while the block runs; yields its port."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                server.accept()[0].close()
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
 #: How many grading secrets every check is tried under (checks take milliseconds; see test_every_exercise).
 SECRETS = 200
 

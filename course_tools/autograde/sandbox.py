@@ -208,6 +208,10 @@ def _mounts(work: str, version: tuple[int, ...]) -> list[str]:
         made.add(str(ROOT))
     python = [sys.base_prefix, sys.base_exec_prefix, sys.prefix, sys.exec_prefix, os.path.realpath(sys.executable)]
     pairs = [(os.path.realpath(p), dest) for p in python for dest in dict.fromkeys((os.path.realpath(p), p))]
+    # an environment whose entries link elsewhere (bin -> another venv's bin): the places they link to, too
+    linked = [os.path.realpath(e.path) for prefix in dict.fromkeys((sys.prefix, sys.exec_prefix))
+              if os.path.isdir(prefix) for e in os.scandir(prefix) if e.is_symlink() and os.path.exists(e.path)]
+    pairs += [(target, target) for target in linked]
     pairs += [(str(ROOT / "course_utils"), str(ROOT / "course_utils")),
               (str(ROOT / "course_tools"), str(ROOT / "course_tools"))]
     for src, dest in dict.fromkeys(pairs):

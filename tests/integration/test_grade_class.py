@@ -15,11 +15,11 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from helpers import listening_port
 from submissions import ALL, POINTS, make_class, notebook, solution_cell
 
 from course_tools.autograde import Limits, grade_submission
@@ -56,36 +56,17 @@ def _csv(path: Path) -> dict[str, dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def listening_port():
+def port():
     """A server on 127.0.0.1 that accepts connections while the class is graded (the sandbox must not reach it)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    stop = threading.Event()
-
-    def accept():
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                server.accept()[0].close()
-            except OSError:
-                pass
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join()
-        server.close()
+    with listening_port() as port:
+        yield port
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory, listening_port):
+def graded(tmp_path_factory, port):
     root = tmp_path_factory.mktemp("class")
     subs, out = root / "submissions", root / "grades"
-    with socket.create_connection(("127.0.0.1", listening_port), timeout=2):
+    with socket.create_connection(("127.0.0.1", port), timeout=2):
         pass  # the server answers from here, outside the sandbox
     expected = make_class(subs, [subs, out], port=listening_port)
     before, course_before = _tree(subs), _tree(ROOT / "course_utils")

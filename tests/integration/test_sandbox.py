@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import listening_port
 from submissions import notebook
 
 from course_tools.autograde import sandbox as sandbox_module
@@ -165,25 +166,6 @@ def fork_until_refused(marker):
 '''
 
 
-def _listening_server():
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    stop = threading.Event()
-
-    def accept():
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                server.accept()[0].close()
-            except OSError:
-                pass
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    return server, stop, thread
-
-
 def _host_processes_named(marker: str) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
@@ -198,7 +180,13 @@ def _host_processes_named(marker: str) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def inside(needs_sandbox, tmp_path_factory):
+def port():
+    with listening_port() as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def inside(needs_sandbox, tmp_path_factory, port):
     """What a cell saw from inside one sandbox, and the things outside it tried to reach."""
     tmp = tmp_path_factory.mktemp("outside")
     classmate = tmp / "class" / "bob" / "01_kl_elbo.ipynb"
@@ -213,8 +201,6 @@ def inside(needs_sandbox, tmp_path_factory):
     except OSError:
         home_file = None
     host_tmp_marker = f"/tmp/course-sandbox-test-{uuid.uuid4().hex}"
-    server, stop, thread = _listening_server()
-    port = server.getsockname()[1]
     with socket.create_connection(("127.0.0.1", port), timeout=2):
         pass  # reachable from here, outside the sandbox
     unreadable = [str(classmate), str(classmate.parent.parent), str(secret), str(solution)] + (
@@ -233,9 +219,6 @@ def inside(needs_sandbox, tmp_path_factory):
             os.environ.pop("COURSE_GRADING_SECRET")
         else:
             os.environ["COURSE_GRADING_SECRET"] = old
-        stop.set()
-        thread.join()
-        server.close()
         if home_file:
             home_file.unlink()
     yield {"seen": seen, "tmp": tmp, "unreadable": unreadable, "unwritable": unwritable, "uid": uid,
