@@ -325,3 +325,44 @@ def test_registry_rejects_a_duplicate_of_a_real_exercise(monkeypatch):
 def test_get_unknown_id():
     with pytest.raises(KeyError, match="known exercises"):
         get("0.0")
+
+
+# --- messages: another exercise's stub, the profiler -------------------------------------------------
+
+
+def test_calling_an_unfinished_earlier_exercise_says_which_not_not_attempted():
+    from course_utils.grading import get, run_check
+
+    def optimal_discriminator(p_x, p_theta):
+        raise NotImplementedError("Exercise 3.1: plug in the densities")
+
+    def optimal_value(p_x, p_theta, dx):
+        d = optimal_discriminator(p_x, p_theta)
+        return (p_x * d.log()).sum() * dx
+
+    r = run_check(get("3.2"), optimal_value)
+    assert (r.status, r.points) == ("failed", 0)
+    assert "your answer to exercise 3.1, which still raises NotImplementedError" in r.message
+
+    def own_stub(p_x, p_theta, dx):
+        raise NotImplementedError("Exercise 3.2: integrate on the grid")
+
+    assert run_check(get("3.2"), own_stub).status == "not attempted"
+
+
+def test_a_function_that_switches_off_the_profiler_fails_and_the_profiler_is_restored():
+    import sys
+
+    import torch
+
+    from course_utils.grading import get, run_check
+
+    before = sys.getprofile()
+
+    def kl_discrete(p, q):
+        sys.setprofile(None)
+        return (torch.xlogy(p, p) - torch.xlogy(p, q)).sum(-1)
+
+    r = run_check(get("1.1"), kl_discrete)
+    assert r.status == "failed" and "profiler" in r.message
+    assert sys.getprofile() is before
