@@ -44,7 +44,7 @@ __all__ = ["Source", "make_solution", "make_exercise", "check_drift", "main"]
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 NAME_RE = re.compile(r"^(\d\d)[a-z]?_[a-z0-9_]+$")
-KEEP_CELL_METADATA = ("tags", "exercise")
+KEEP_CELL_METADATA = ("tags", "exercise", "kind")
 POINTS_RE = re.compile(r"Exercise (\d+\.\d+) \((\d+) pts?\)")
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
@@ -137,6 +137,11 @@ def _validate(nb: nbformat.NotebookNode, src: Source) -> None:
             raise SourceError(f"{where}: exercise {ex_id} already has cell {seen[ex_id]}")
         if not has_region:
             raise SourceError(f"{where}: exercise {ex_id} has no {BEGIN} region")
+        kind = cell.metadata.get("kind")
+        if kind != expected[ex_id].kind:
+            said = f'says kind="{kind}"' if kind else "has no kind"
+            raise SourceError(f'{where}: exercise {ex_id} {said}; its check registers kind="{expected[ex_id].kind}" '
+                              f"(write # %% exercise=\"{ex_id}\" kind=\"{expected[ex_id].kind}\")")
         if f"def {expected[ex_id].function}(" not in cell.source:
             raise SourceError(f"{where}: exercise {ex_id} must define {expected[ex_id].function}()")
         if f'check("{ex_id}", {expected[ex_id].function})' not in text:

@@ -55,7 +55,7 @@ NOTEBOOK = '''# ---
 # %%
 import torch
 
-from course_utils.grading import check, score_table
+from course_utils.grading import check, hint, score_table
 from course_utils.s{nn}_{slug} import {slug}
 
 torch.manual_seed(0)
@@ -66,7 +66,7 @@ torch.manual_seed(0)
 # For samples $x_1, \\dots, x_n \\in \\mathbb R^d$ stacked as the rows of `x`, shape (n, d), return
 # $\\bar x = \\frac1n \\sum_i x_i$, shape (d,).
 
-# %% exercise="{ex}"
+# %% exercise="{ex}" kind="warm-up"
 def sample_mean(x):
     """The mean of the rows of x: (n, d) -> (d,)."""
     ### BEGIN SOLUTION

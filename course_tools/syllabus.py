@@ -1,7 +1,8 @@
 """The README's syllabus table, generated: ``make syllabus`` rewrites it (``make bench`` only measures).
 
 One row per notebook source: section, title, the exercise and solution notebooks, the Colab
-badge, the number of graded exercises and their points (from the grading registry), and the
+badge, the number of graded exercises, their points and the mix of their kinds (warm-up,
+build, training-step, find-the-bug, predict; points per kind), all from the grading registry, and the
 solution notebook's runtime on a 2-core CPU (from ``make bench``'s ``build/bench.json``). Without
 a bench report the runtimes already in the README are kept, so regenerating never invents a
 figure; a notebook that was never benchmarked reads "not measured".
@@ -19,6 +20,7 @@ import sys
 from pathlib import Path
 
 from course_utils.grading import exercises
+from course_utils.grading.core import KINDS
 
 from . import ROOT, colab
 from .build import Source, find_sources
@@ -69,16 +71,22 @@ def from_bench(path: Path) -> tuple[dict[str, str], str] | None:
     return runtimes, caption
 
 
+def kind_mix(graded) -> str:
+    """How a section's points split by kind of exercise, e.g. ``"warm-up 4, build 6"`` (kinds in KINDS order)."""
+    points = {kind: sum(e.points for e in graded if e.kind == kind) for kind in KINDS}
+    return ", ".join(f"{kind} {pts}" for kind, pts in points.items() if pts) or "none"
+
+
 def render(runtimes: dict[str, str], caption: str | None, root: Path = ROOT) -> str:
     """The table (with its caption) for every notebook source under ``root``."""
-    lines = ["| section | notebook | open in Colab | exercises | points | runtime (2-core CPU) |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["| section | notebook | open in Colab | exercises | points | kinds (points) | runtime (2-core CPU) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for src in find_sources(root):
         graded = exercises(src.section)
         ex, sol = f"exercises/{src.name}.ipynb", f"solutions/{src.name}.ipynb"
         lines.append(f"| {src.section} | [`{src.name}`]({ex}) {title(src)} ([solution]({sol})) "
                      f"| {colab.badge(ex)} | {len(graded)} | {sum(e.points for e in graded)} "
-                     f"| {runtimes.get(src.name, NOT_MEASURED)} |")
+                     f"| {kind_mix(graded)} | {runtimes.get(src.name, NOT_MEASURED)} |")
     lines += ["", caption or "Runtime: not measured yet; run `make bench`."]
     return "\n".join(lines)
 
@@ -111,7 +119,7 @@ def check(root: Path = ROOT) -> list[str]:
         return [f"README.md has no syllabus table (markers {START} ... {END})"]
     runtimes, caption = recorded(readme)
     if _between(readme).strip() != render(runtimes, caption, root).strip():
-        return ["README.md's syllabus table is out of date (sections, titles, exercises or points): "
+        return ["README.md's syllabus table is out of date (sections, titles, exercises, points or kinds): "
                 "run `make syllabus`"]
     return []
 

@@ -30,7 +30,9 @@
 # Replace the stub, run the cell, then run the `check(...)` cell below it: it prints one
 # line (`passed`, or what looks wrong). Cells further down use the reference
 # implementations from `course_utils`, so the notebook runs even if an exercise is unfinished.
-# The last cell prints your score.
+# Stuck? `hint("1.3")` prints a hint, a little more each time you call it (the last one gives
+# the formula). The last cell prints your score, each exercise's kind, and the hints you used
+# (information, never a penalty).
 #
 # **How your notebook is graded.** The grader takes only the exercise cells from your notebook
 # and runs them with the other cells as the course provides them, then checks each function on
@@ -47,7 +49,7 @@ import math
 import torch
 
 from course_utils.data import mixtures
-from course_utils.grading import check, score_table
+from course_utils.grading import check, hint, score_table
 from course_utils.s01_kl_elbo import divergences, elbo, importance, latent
 from course_utils.s01_kl_elbo.plots import plot_evidence_estimators, plot_kl_asymmetry, plot_kl_mc_convergence
 from course_utils.s01_kl_elbo.widgets import elbo_ledger_demo, evidence_estimator_demo, kl_fit_demo
@@ -71,7 +73,7 @@ torch.set_default_dtype(torch.float64)
 # Write `kl_discrete(p, q)` for tensors of shape `(..., K)` whose rows are distributions
 # over K outcomes. Return one divergence per row, shape `(...)`.
 
-# %% exercise="1.1"
+# %% exercise="1.1" kind="warm-up"
 def kl_discrete(p, q):
     """D_KL(p || q) along the last axis. p, q: (..., K) -> (...)."""
     ### BEGIN SOLUTION
@@ -119,7 +121,7 @@ print(f"D_KL(p||q) = {divergences.kl_discrete(p1, q1):.4f}, "
 # For a 1-D mixture $p = \sum_k \pi_k \mathcal N(m_k, s_k^2)$, return the mean and variance
 # of the Gaussian that minimises $D_{KL}(p\|q)$: p's own mean and variance.
 
-# %% exercise="1.2"
+# %% exercise="1.2" kind="warm-up"
 def forward_kl_fit(weights, means, variances):
     """weights, means, variances: (K,) -> (mean, var) of the moment-matched Gaussian."""
     ### BEGIN SOLUTION
@@ -163,7 +165,7 @@ kl_fit_demo()
 # Encoders output the **log-variance** `log_var` $= \log\sigma^2$ (it can be any real number).
 # Given `mu` and `log_var` of shape `(batch, J)`, return $D_{KL} \ge 0$ for each row, shape `(batch,)`.
 
-# %% exercise="1.3"
+# %% exercise="1.3" kind="warm-up"
 def kl_gaussian_std_normal(mu, log_var):
     """D_KL(N(mu, exp(log_var)) || N(0, I)). mu, log_var: (batch, J) -> (batch,)."""
     ### BEGIN SOLUTION
@@ -183,7 +185,7 @@ check("1.3", kl_gaussian_std_normal)
 # `log_q` and `log_p` map samples of shape `(N, d)` to log densities of shape `(N,)`;
 # `z` holds N samples of q. Return the estimate (a scalar tensor).
 
-# %% exercise="1.4"
+# %% exercise="1.4" kind="warm-up"
 def kl_monte_carlo(log_q, log_p, z):
     """Monte Carlo estimate of D_KL(q || p) from samples z ~ q of shape (N, d)."""
     ### BEGIN SOLUTION
@@ -234,7 +236,7 @@ print(f"exact log p(x) = {log_px:.4f}")
 # real models are large negative numbers (around −1000 for a 64-pixel image): work in log space
 # with `torch.logsumexp`.
 
-# %% exercise="1.5"
+# %% exercise="1.5" kind="warm-up"
 def importance_log_evidence(log_joint, log_q, z):
     """log (1/K) sum_k p(x, z_k) / q(z_k), for z of shape (K, q) drawn from q."""
     ### BEGIN SOLUTION
@@ -278,7 +280,7 @@ evidence_estimator_demo()
 # $\log p(x, z_k) - \log q(z_k)$. Build z from `mu` and `var` themselves, so that gradients reach
 # them (the reparametrization trick of the next notebook).
 
-# %% exercise="1.6"
+# %% exercise="1.6" kind="warm-up"
 def elbo_estimate(log_joint, mu, var, eps):
     """ELBO estimate for q = N(mu, diag(var)); mu, var: (q,), eps: (K, q) -> scalar."""
     ### BEGIN SOLUTION

@@ -42,7 +42,7 @@ import math
 import torch
 
 from course_utils.data import digits
-from course_utils.grading import check, score_table
+from course_utils.grading import check, hint, score_table
 from course_utils.s01_kl_elbo import divergences
 from course_utils.s02_vae import reparam, vae, vq
 from course_utils.s02_vae.plots import (plot_codebook_usage, plot_digit_rows, plot_estimator_variance,
@@ -83,7 +83,7 @@ print("rsample() requires grad:", z_reparam.requires_grad)
 # shape, or with extra leading axes for several draws per digit), return z. Build z from the
 # arguments themselves so that gradients reach `mu` and `log_var`.
 
-# %% exercise="2.1"
+# %% exercise="2.1" kind="warm-up"
 def reparametrize(mu, log_var, eps):
     """z = mu + sigma * eps with sigma^2 = exp(log_var). mu, log_var: (batch, J); eps: (..., batch, J)."""
     ### BEGIN SOLUTION
@@ -111,7 +111,7 @@ check("2.1", reparametrize)
 # normal draws `eps` of shape `(N,)`, return the estimate of $(\partial_\mu, \partial_\sigma)\,E_q[f(z)]$,
 # a tensor of shape `(2,)`: the average over the samples of $f(z_n)\,\nabla_{\mu,\sigma}\log q(z_n)$.
 
-# %% exercise="2.2"
+# %% exercise="2.2" kind="warm-up"
 def score_function_grad(f, mu, sigma, eps):
     """Score-function estimate of (d/dmu, d/dsigma) E_{N(mu, sigma^2)}[f(z)]; eps: (N,) -> (2,)."""
     ### BEGIN SOLUTION
@@ -181,7 +181,7 @@ estimator_race_demo()
 # and the encoder's `mu_z`, `log_var_z` (`(batch, J)`), return $-V_L$ for each digit, shape `(batch,)`:
 # $-\log p(x|z) + D_{KL}(q(z|x)\,\|\,p(z))$.
 
-# %% exercise="2.3"
+# %% exercise="2.3" kind="warm-up"
 def negative_elbo_gaussian(x, mu_x, log_var_x, mu_z, log_var_z):
     """-ELBO = -log N(x; mu_x, exp(log_var_x)) + KL(N(mu_z, exp(log_var_z)) || N(0, I)), one per row."""
     ### BEGIN SOLUTION
@@ -286,7 +286,7 @@ plot_pixel_likelihoods()
 # (`(batch, J)`), return $-V_L$ per digit, shape `(batch,)`. Logits can be large: compute
 # $\log \mathrm{sigmoid}$ stably (`torch.nn.functional` has what you need).
 
-# %% exercise="2.4"
+# %% exercise="2.4" kind="warm-up"
 def negative_elbo_bernoulli(x, logits, mu_z, log_var_z):
     """-ELBO = -log Bernoulli(x; sigmoid(logits)) + KL(N(mu_z, exp(log_var_z)) || N(0, I)), one per row."""
     ### BEGIN SOLUTION
@@ -343,7 +343,7 @@ plot_digit_rows({"test digits": split.x_test, "Gaussian": model_g.reconstruct(sp
 # z_e (and none to the codebook through z_q: the codebook term of the loss, exercise 2.6, trains it);
 # indices has shape `z_e.shape[:-1]`.
 
-# %% exercise="2.5"
+# %% exercise="2.5" kind="warm-up"
 def quantize(z_e, codebook):
     """Nearest codeword of each vector of z_e (..., D) in codebook (K, D), straight-through -> (z_q, indices)."""
     ### BEGIN SOLUTION
@@ -374,7 +374,7 @@ check("2.5", quantize)
 # commitment)`, each a squared norm per digit (summed over all its features) averaged over the batch,
 # the commitment already multiplied by β. Take $z_q$ = `codebook[indices]`.
 
-# %% exercise="2.6"
+# %% exercise="2.6" kind="warm-up"
 def vq_loss(x, x_rec, z_e, codebook, indices, beta):
     """(recon, codebook_term, commitment): batch means of ||x - x_rec||^2, ||sg(z_e) - z_q||^2, beta ||z_e - sg(z_q)||^2."""
     ### BEGIN SOLUTION

@@ -49,7 +49,7 @@ from scipy.spatial.distance import jensenshannon
 
 from course_utils.data.digits import digits_data
 from course_utils.data.mixtures import GaussianMixture
-from course_utils.grading import check, score_table
+from course_utils.grading import check, hint, score_table
 from course_utils.metrics import w2_exact
 from course_utils.s03_gans import adain as adain_lib
 from course_utils.s03_gans import cyclegan, gan, gan_training
@@ -78,7 +78,7 @@ torch.manual_seed(0)
 # ### Exercise 3.1 (1 pt): the optimal discriminator
 # Given the two densities evaluated on the same points (tensors of the same shape), return $D^*$ there.
 
-# %% exercise="3.1"
+# %% exercise="3.1" kind="warm-up"
 def optimal_discriminator(p_x, p_theta):
     """D*(x) = p_X(x) / (p_X(x) + p_theta(x)), elementwise; same shape as the inputs."""
     ### BEGIN SOLUTION
@@ -107,7 +107,7 @@ check("3.1", optimal_discriminator)
 # The check also uses the tails of N(-3, 0.36) against the data (the example below), where $D^*$ rounds
 # to 1 in floating point: your form must stay finite there.
 
-# %% exercise="3.2"
+# %% exercise="3.2" kind="warm-up"
 def optimal_value(p_x, p_theta, dx):
     """C(g) = L(D*, g) by quadrature; p_x, p_theta: (G,), dx: grid spacing -> scalar."""
     ### BEGIN SOLUTION
@@ -157,7 +157,7 @@ print(f"-log 4 = {-math.log(4):.4f}")
 # supports). Write `jsd_discrete(p, q)` for tensors of shape `(..., K)` whose rows are distributions,
 # returning one JSD per row in nats, shape `(...)`. A term with $p_i = 0$ contributes 0.
 
-# %% exercise="3.3"
+# %% exercise="3.3" kind="warm-up"
 def jsd_discrete(p, q):
     """JSD(p, q) in nats along the last axis. p, q: (..., K) -> (...)."""
     ### BEGIN SOLUTION
@@ -205,7 +205,7 @@ gan_equilibrium_demo()
 # `real_logits` (shape `(m,)`) and `fake_logits` (shape `(m',)`, m' may differ) are D's logits on a
 # real and a generated batch. Return $\mathcal L_D$ (a scalar tensor that gradients can flow through).
 
-# %% exercise="3.4"
+# %% exercise="3.4" kind="warm-up"
 def discriminator_loss(real_logits, fake_logits):
     """-L(D, g) on a batch: BCE with label 1 on real, label 0 on fake, each batch-averaged -> scalar."""
     ### BEGIN SOLUTION
@@ -225,7 +225,7 @@ check("3.4", discriminator_loss)
 # ### Exercise 3.5 (1 pt): the non-saturating generator loss
 # Given D's logits on a batch of fakes, shape `(m,)`, return $-\frac1m\sum_j \log D(g(z_j))$.
 
-# %% exercise="3.5"
+# %% exercise="3.5" kind="warm-up"
 def generator_loss_nonsaturating(fake_logits):
     """-E[log D(g(z))] from logits, batch-averaged -> scalar."""
     ### BEGIN SOLUTION
@@ -310,7 +310,7 @@ gan_lab_demo()
 # `d_real` (shape `(m,)`) and `d_fake` (shape `(m',)`) are D's scores. Return the pair `(loss_D, loss_g)`,
 # each a batch-averaged scalar that gradients can flow through (each loss trains a network).
 
-# %% exercise="3.6"
+# %% exercise="3.6" kind="warm-up"
 def lsgan_losses(d_real, d_fake, a, b, c):
     """(L(D), L(g)) of the least-squares GAN with constants a, b, c."""
     ### BEGIN SOLUTION
@@ -389,7 +389,7 @@ cgan_label_demo(run=cgan, mixture=labelled, component_labels=component_labels)
 # over the two coordinates. You may call your `lsgan_losses` from exercise 3.6 for the adversarial terms.
 # Each term must keep its gradients: the check differentiates it with respect to the networks it trains.
 
-# %% exercise="3.7"
+# %% exercise="3.7" kind="warm-up"
 def cyclegan_terms(x, y, g, f, d_x, d_y):
     """(L(g, D_Y), L(f, D_X), L_cycle(f, g)), each a scalar."""
     ### BEGIN SOLUTION
@@ -439,7 +439,7 @@ plot_cyclegan(cycle_runs, x_show, x_angle, y_show)
 # `x` has shape `(N, C, H, W)`; `y` has shape `(N, C, H', W')` (its H', W' may differ). Use the
 # biased variance (divide by HW, as instance normalisation does) and ε = 1e-5 inside the square root.
 
-# %% exercise="3.8"
+# %% exercise="3.8" kind="warm-up"
 def adain(x, y):
     """AdaIN(x, y): x's per-image, per-channel statistics replaced by y's; shape of x."""
     ### BEGIN SOLUTION

@@ -50,7 +50,7 @@ import torch
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
-from course_utils.grading import check, score_table
+from course_utils.grading import check, hint, score_table
 from course_utils.metrics import w2_exact
 from course_utils.s03_gans.gan_training import mode_coverage
 from course_utils.s03_gans.plots import plot_gan_snapshots, plot_sample_quality
@@ -98,7 +98,7 @@ torch.manual_seed(0)
 # integrating to 1 on the grid). Compute the CDFs by cumulative sums times dx, then the integral of
 # $|F - G|$ as a sum times dx. Return a scalar.
 
-# %% exercise="4.1"
+# %% exercise="4.1" kind="warm-up"
 def w1_on_grid(p, q, dx):
     """W1 = integral of |F - G|, with F = cumsum(p) dx and G = cumsum(q) dx. p, q: (G,) -> scalar."""
     ### BEGIN SOLUTION
@@ -173,7 +173,7 @@ earth_mover_demo()
 # ### Exercise 4.2 (1 pt): W1 between two samples
 # `x` and `y` are 1-D samples of the same size n (shape `(n,)`). Return their W1 as a scalar.
 
-# %% exercise="4.2"
+# %% exercise="4.2" kind="warm-up"
 def w1_samples(x, y):
     """W1 between two 1-D samples of the same size: the mean |x_(i) - y_(i)| of the sorted samples."""
     ### BEGIN SOLUTION
@@ -215,7 +215,7 @@ plot_sorted_coupling(x_mu[:40], x_mu_prime[:40])
 # `plan` has shape `(n, m)`, `x` shape `(n, d)` and `y` shape `(m, d)`. Return
 # $\sum_{i,j} P_{ij}\|x_i - y_j\|$ (Euclidean distances) as a scalar.
 
-# %% exercise="4.3"
+# %% exercise="4.3" kind="warm-up"
 def transport_cost(plan, x, y):
     """Sum over all pairs of P_ij * |x_i - y_j|. plan: (n, m), x: (n, d), y: (m, d) -> scalar."""
     ### BEGIN SOLUTION
@@ -353,7 +353,7 @@ parallel_lines_demo()
 # $\frac1{m'}\sum_j f(\tilde x_j) - \frac1m \sum_i f(x_i)$, minus the estimated gap (a scalar that
 # gradients flow through).
 
-# %% exercise="4.4"
+# %% exercise="4.4" kind="warm-up"
 def critic_loss(f_real, f_fake):
     """mean f(fake) - mean f(real): the negative of the Kantorovich-Rubinstein gap -> scalar."""
     ### BEGIN SOLUTION
@@ -376,7 +376,7 @@ check("4.4", critic_loss)
 # in place and without recording gradients (`torch.no_grad()`), then return `list(critic.parameters())`.
 # The check looks at the critic after your call (training goes on with it), so clipped copies are not enough.
 
-# %% exercise="4.5"
+# %% exercise="4.5" kind="warm-up"
 def clip_weights(critic, c):
     """Algorithm 1, line 7: w <- clip(w, -c, c) for every parameter, in place; returns the parameters."""
     ### BEGIN SOLUTION
@@ -407,7 +407,7 @@ check("4.5", clip_weights)
 # with respect to $\hat x$ comes from `torch.autograd.grad`; pass `create_graph=True` so that the penalty
 # itself can be differentiated with respect to the critic's weights (otherwise it would train nothing).
 
-# %% exercise="4.6"
+# %% exercise="4.6" kind="warm-up"
 def gradient_penalty(critic, x_real, x_fake, eps):
     """mean over the batch of (|grad f(x_hat)|_2 - 1)^2 at x_hat = eps x_real + (1 - eps) x_fake -> scalar."""
     ### BEGIN SOLUTION

@@ -48,7 +48,7 @@ import torch
 
 from course_utils import data
 from course_utils.core import ode
-from course_utils.grading import check, score_table
+from course_utils.grading import check, hint, score_table
 from course_utils.metrics import w2_exact
 from course_utils.s05_flow_matching import flow_matching, flows, probability_paths
 from course_utils.s05_flow_matching.plots import (animate_flow_path, plot_flow_closed_form, plot_flow_continuity,
@@ -110,7 +110,7 @@ flow_field_demo()
 # the state at `t1` after `n_steps` Euler steps (shape `(n, d)`). Call the field as `v(x, t)` with `t` a
 # tensor of shape `(n, 1)` (e.g. `torch.full((n, 1), t_k)`). `t1 < t0` must work too (then h < 0).
 
-# %% exercise="5.1"
+# %% exercise="5.1" kind="warm-up"
 def euler_integrate(v, x0, t0, t1, n_steps):
     """x at t1 after n_steps Euler steps of dx/dt = v(x, t) from x0 at t0; x0: (n, d) -> (n, d)."""
     ### BEGIN SOLUTION
@@ -177,7 +177,7 @@ plot_flow_schedulers()
 # `scheduler.alpha(t)`, `.beta(t)`, `.d_alpha(t)`, `.d_beta(t)` return $\alpha_t, \beta_t, \dot\alpha_t,
 # \dot\beta_t$ with the shape of t. Return the pair `(x_t, dx_t)`, both `(n, d)`.
 
-# %% exercise="5.2"
+# %% exercise="5.2" kind="warm-up"
 def sample_conditional_path(x_1, eps, t, scheduler):
     """(x_t, dx_t/dt) of the Gaussian path x_t = alpha_t x_1 + beta_t eps; x_1, eps: (n, d), t: (n, 1)."""
     ### BEGIN SOLUTION
@@ -235,7 +235,7 @@ plot_flow_paths(z[0], data.sample_target("moons", 1500, seed=2))
 # in [0, 1), `points` of shape `(m, d)`; return $v_t(x)$, shape `(n, d)`. Close to t = 1 the Gaussian densities
 # underflow: compute the weights with `torch.softmax` of the log-densities (the normalising constants cancel).
 
-# %% exercise="5.3"
+# %% exercise="5.3" kind="warm-up"
 def marginal_velocity_points(x, t, points):
     """v_t(x) = sum_i w_i(x) (z_i - x) / (1 - t) for the linear path; x: (n, d), points: (m, d) -> (n, d)."""
     ### BEGIN SOLUTION
@@ -319,7 +319,7 @@ flow_lens_demo()
 # `(n, d)`) and `t` (`(n, 1)`), return the batch estimate of $\mathcal L_{CFM}$ for the linear path: the squared
 # norm summed over the d coordinates, averaged over the batch, as a scalar tensor that gradients flow through.
 
-# %% exercise="5.4"
+# %% exercise="5.4" kind="warm-up"
 def cfm_loss(model, x_1, eps, t):
     """(1/n) sum_i || model(x_t, t) - (x_1 - eps) ||^2 with x_t = t x_1 + (1 - t) eps -> scalar."""
     ### BEGIN SOLUTION
@@ -411,7 +411,7 @@ flow_scrub_demo(fields={name: run.model for name, run in runs.items()}, source="
 # shape `(G, G)`, with central differences $(f[k+1] - f[k-1]) / (2\,dx)$ (`torch.gradient` computes them; on
 # the border use one-sided differences or anything else: only the interior is checked).
 
-# %% exercise="5.5"
+# %% exercise="5.5" kind="warm-up"
 def divergence(f, dx):
     """div f = d f_x / dx + d f_y / dy on the grid; f: (G, G, 2), [i, j] at (x = grid[j], y = grid[i]) -> (G, G)."""
     ### BEGIN SOLUTION
@@ -494,7 +494,7 @@ flow_continuity_demo()
 # integers, and the null label $\varnothing$ is the extra index `model.n_labels`. Return
 # $(1 - w)\, v_t(x) + w\, v_t(x \mid y)$ for points `x` `(n, 2)`, times `t` `(n, 1)` and labels `y` `(n,)`.
 
-# %% exercise="5.6"
+# %% exercise="5.6" kind="warm-up"
 def cfg_velocity(model, x, t, y, w):
     """(1 - w) model(x, t, null) + w model(x, t, y); the null label is model.n_labels. -> (n, 2)."""
     ### BEGIN SOLUTION

@@ -50,7 +50,7 @@ import time
 import torch
 
 from course_utils import data
-from course_utils.grading import check, score_table
+from course_utils.grading import check, hint, score_table
 from course_utils.metrics import w2_exact
 from course_utils.s05_flow_matching import probability_paths
 from course_utils.s06_sde_langevin import langevin, score_matching, sde
@@ -86,7 +86,7 @@ torch.manual_seed(0)
 # `eps` holds standard normal draws of shape `(n_steps, n, d)`: one per step, path and coordinate. Return the
 # paths at times 0, h, ..., n_steps·h, shape `(n_steps + 1, n, d)`, starting from $W_0 = 0$.
 
-# %% exercise="6.1"
+# %% exercise="6.1" kind="warm-up"
 def brownian_paths(eps, h):
     """W_0 = 0, W_{k+1} = W_k + sqrt(h) eps[k]; eps: (n_steps, n, d) -> (n_steps + 1, n, d)."""
     ### BEGIN SOLUTION
@@ -128,7 +128,7 @@ plot_brownian_paths(bm)
 # `drift(x, t)` returns $v_t(x)$ with the shape of `x` (`(n, d)`); `t`, `h` and `sigma_t` are numbers; `eps` is
 # standard normal noise shaped like `x`. Return $X_{t+h}$.
 
-# %% exercise="6.2"
+# %% exercise="6.2" kind="warm-up"
 def euler_maruyama_step(drift, x, t, h, sigma_t, eps):
     """X + h drift(X, t) + sqrt(h) sigma_t eps; x, eps: (n, d) -> (n, d)."""
     ### BEGIN SOLUTION
@@ -204,7 +204,7 @@ print(f"n = 4 steps at t = {seen}: X_1 - X_0 = {float(covered):.2f}; the slide's
 # shape `(K,)`. Return the score at each point, shape `(n, d)`. (Compute the responsibilities from log-densities
 # with a softmax: it is stable where the densities underflow.)
 
-# %% exercise="6.3"
+# %% exercise="6.3" kind="warm-up"
 def mixture_score(x, weights, means, variances):
     """grad_x log sum_k pi_k N(x; m_k, s_k^2 I); x: (n, d) -> (n, d)."""
     ### BEGIN SOLUTION
@@ -259,7 +259,7 @@ plot_score_field(target)
 # `score(x)` returns $\nabla \log p$ at the points `x` (shape `(n, d)`); `eta` is the step; `xi` is standard
 # normal noise shaped like `x`. Return $X_{i+1}$, with the noise matched to the step.
 
-# %% exercise="6.4"
+# %% exercise="6.4" kind="warm-up"
 def langevin_step(score, x, eta, xi):
     """X + eta grad log p(X) + sqrt(2 eta) xi; x, xi: (n, d) -> (n, d)."""
     ### BEGIN SOLUTION
@@ -345,7 +345,7 @@ langevin_lab_demo()
 # All arguments are tensors: `score` and `x` of shape `(n, d)`, and the path's coefficients at each point's time,
 # `alpha_t`, `beta_t`, `d_alpha_t` ($\dot\alpha_t$), `d_beta_t` ($\dot\beta_t$), of shape `(n, 1)`. Return $u_t(x)$.
 
-# %% exercise="6.5"
+# %% exercise="6.5" kind="warm-up"
 def score_to_velocity(score, x, alpha_t, beta_t, d_alpha_t, d_beta_t):
     """u_t(x) = (d_alpha/alpha) x + (beta^2 d_alpha/alpha - d_beta beta) score; (n, d) -> (n, d)."""
     ### BEGIN SOLUTION
@@ -361,7 +361,7 @@ check("6.5", score_to_velocity)
 # Given the velocity $u_t(x)$ and the score $\nabla \log p_t(x)$ (both `(n, d)`) and $\sigma_t$ (a number, or a
 # tensor of shape `(n, 1)`), return the SDE's drift.
 
-# %% exercise="6.6"
+# %% exercise="6.6" kind="warm-up"
 def sde_drift(velocity, score, sigma_t):
     """u_t(x) + sigma_t^2 / 2 * grad log p_t(x); (n, d) -> (n, d)."""
     ### BEGIN SOLUTION
@@ -438,7 +438,7 @@ three_dynamics_demo()
 # $\|s^\theta_t(x) + \epsilon/\beta_t\|^2$ (the squared norm sums over the coordinates), as a scalar tensor that
 # gradients can flow through.
 
-# %% exercise="6.7"
+# %% exercise="6.7" kind="warm-up"
 def dsm_loss(score_model, z, t, eps, alpha_t, beta_t):
     """mean_i || s(alpha_t z_i + beta_t eps_i, t_i) + eps_i / beta_t ||^2 -> scalar."""
     ### BEGIN SOLUTION

@@ -49,7 +49,7 @@ from scipy.stats import ks_2samp
 from course_utils.core import ode
 from course_utils.data import eight_gaussians
 from course_utils.data.digits import load_digits_split
-from course_utils.grading import check, score_table
+from course_utils.grading import check, hint, score_table
 from course_utils.metrics import digits_scores, w2_exact
 from course_utils.s02_vae.plots import plot_digit_rows
 from course_utils.s05_flow_matching import probability_paths
@@ -107,7 +107,7 @@ print(f"T = {T}, beta_1 = betas[0] = {betas[0]:.4g}, beta_T = betas[T - 1] = {be
 # Given `betas` of shape `(T,)` (entry `t - 1` is $\beta_t$), return $\bar\alpha$ of shape `(T,)`, whose
 # entry `t - 1` is $\bar\alpha_t$.
 
-# %% exercise="7.1"
+# %% exercise="7.1" kind="warm-up"
 def alpha_bar(betas):
     """abar_t = prod_{s=1}^t (1 - beta_s); betas: (T,) -> (T,), entry t - 1 for step t."""
     ### BEGIN SOLUTION
@@ -136,7 +136,7 @@ print(f"x_T = {abar[T - 1].sqrt():.4f} x_0 + {(1 - abar[T - 1]).sqrt():.6f} eps:
 # one step per row `t` (an integer tensor of shape `(n,)`, values in 1..T), noise `eps` of shape `(n, d)`
 # and `betas`, return $x_t$, shape `(n, d)`. Each row has its own t.
 
-# %% exercise="7.2"
+# %% exercise="7.2" kind="warm-up"
 def q_sample(x0, t, eps, betas):
     """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, row by row; x0, eps: (n, d); t: (n,) in 1..T."""
     ### BEGIN SOLUTION
@@ -245,7 +245,7 @@ for t in (2, 10, 100, 1000):
 # and `betas`, return the batch mean of the squared norms $\|\varepsilon_i - \varepsilon_\theta(x_{t_i}, t_i)\|^2$
 # (each norm sums over the d coordinates), a scalar that gradients flow through.
 
-# %% exercise="7.3"
+# %% exercise="7.3" kind="warm-up"
 def ddpm_loss(eps_model, x0, t, eps, betas):
     """mean_i ||eps_i - eps_model(x_t_i, t_i)||^2 with x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps -> scalar."""
     ### BEGIN SOLUTION
@@ -301,7 +301,7 @@ print(f"trained {len(run_2d.losses)} steps in {run_2d.seconds:.1f} s; "
 # the network's prediction `eps_hat` (shape `(n, d)`), a standard normal draw `z` (shape `(n, d)`) and
 # `betas`, return $x_{t-1}$ with $\sigma_t^2 = \beta_t$, and no noise when t = 1.
 
-# %% exercise="7.4"
+# %% exercise="7.4" kind="warm-up"
 def ancestral_step(x_t, t, eps_hat, z, betas):
     """x_{t-1} = (x_t - (1 - alpha_t) / sqrt(1 - abar_t) eps_hat) / sqrt(alpha_t) + sigma_t z; z = 0 at t = 1."""
     ### BEGIN SOLUTION
@@ -387,7 +387,7 @@ ddpm_reverse_demo(path_2d=path_2d, path_digits=path_digits, steps=path_steps, ta
 # $0 \le$ `t_prev` $<$ `t` $\le T$), the prediction `eps_hat` and `betas`, return $x_{t'}$. When `t_prev`
 # is 0, use $\bar\alpha_0 = 1$ (the step returns $\hat x_0$).
 
-# %% exercise="7.5"
+# %% exercise="7.5" kind="warm-up"
 def ddim_step(x_t, t, t_prev, eps_hat, betas):
     """Deterministic DDIM: x0_hat from (x_t, eps_hat), then sqrt(abar_{t'}) x0_hat + sqrt(1 - abar_{t'}) eps_hat."""
     ### BEGIN SOLUTION
@@ -468,7 +468,7 @@ ddim_eta_demo(run_2d=run_2d, target=target, x_T=x_T, exact=ode_solution)
 # Given `eps_hat` (shape `(n, d)`), its steps `t` (integer tensor of shape `(n,)`) and `betas`, return the
 # score, shape `(n, d)`.
 
-# %% exercise="7.6"
+# %% exercise="7.6" kind="warm-up"
 def eps_to_score(eps_hat, t, betas):
     """s = -eps_hat / sqrt(1 - abar_t), row by row; eps_hat: (n, d), t: (n,) -> (n, d)."""
     ### BEGIN SOLUTION

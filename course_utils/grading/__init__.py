@@ -20,7 +20,7 @@ from .core import (
     run_check,
     sections,
 )
-from .notebook import check, score_table
+from .notebook import check, hint, score_table
 
 __all__ = [
     "CheckFailed",
@@ -31,6 +31,7 @@ __all__ = [
     "exercises",
     "get",
     "grade_namespace",
+    "hint",
     "run_check",
     "score_table",
     "sections",

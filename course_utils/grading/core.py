@@ -35,6 +35,7 @@ __all__ = [
     "ReferenceUsed",
     "reference_guard",
     "current_exercise",
+    "KINDS",
 ]
 
 
@@ -72,6 +73,9 @@ class Exercise:
         hint: the stub's NotImplementedError text in the exercise notebook.
         reference: the course's implementation the check compares with (its docstring names the
             exercise back).
+        kind: what the exercise asks for, one of :data:`KINDS` (the exercise cell's metadata says the same).
+        hints: the tiers after ``hint``, most telling last (only the last may state the formula); the
+            notebook's ``hint("N.M")`` gives one more each time it is called.
     """
 
     id: str
@@ -82,9 +86,21 @@ class Exercise:
     check: Callable[[Callable], None] = field(repr=False)
     hint: str = ""
     reference: Callable | None = field(default=None, repr=False, compare=False)
+    kind: str = "warm-up"
+    hints: tuple[str, ...] = ()
+
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        """Every hint, in the order ``hint("N.M")`` gives them: the stub's message first."""
+        return tuple(h for h in (self.hint, *self.hints) if h)
 
 
 STATUSES = ("passed", "failed", "not attempted", "missing")
+
+#: What an exercise asks for: recall a given formula (warm-up), assemble one from the notebook's
+#: ingredients (build), write a training step (training-step), repair a provided function with one
+#: realistic mistake (find-the-bug), or answer with a number or a choice before measuring (predict).
+KINDS = ("warm-up", "build", "training-step", "find-the-bug", "predict")
 
 # The exercise whose check is running (its hidden inputs depend on it; see compare.hidden_seed).
 _current: ContextVar[str] = ContextVar("exercise", default="")
@@ -226,12 +242,19 @@ EXERCISES: Registry[Exercise] = Registry(
 
 
 def register(
-    id: str, section: str, title: str, points: int, function: str, hint: str, *, reference: Callable | None = None
+    id: str, section: str, title: str, points: int, function: str, hint: str, *, reference: Callable | None = None,
+    kind: str = "warm-up", hints: tuple[str, ...] = (),
 ) -> Callable[[Callable], Callable]:
-    """Decorator that registers a check function as exercise ``id``; ``reference`` is what the check compares with."""
+    """Decorator that registers a check function as exercise ``id``; ``reference`` is what the check compares with.
+
+    ``kind``: one of :data:`KINDS`; ``hints``: the tiers after the stub's ``hint``, most telling last.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"exercise {id}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
 
     def wrap(check: Callable) -> Callable:
-        EXERCISES.add(Exercise(id, section_id(section), title, points, function, check, hint, reference))
+        EXERCISES.add(Exercise(id, section_id(section), title, points, function, check, hint, reference, kind,
+                               tuple(hints)))
         return check
 
     return wrap

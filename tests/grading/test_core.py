@@ -18,6 +18,7 @@ from course_utils.grading import (
     exercises,
     get,
     grade_namespace,
+    hint,
     notebook,
     run_check,
     score_table,
@@ -50,9 +51,11 @@ def fake_section(monkeypatch):
     """Section "98" with exercises 98.1 (1 pt), 98.2 (2 pts) and 98.10 (2 pts); fresh results."""
     monkeypatch.setattr(core, "EXERCISES", core.EXERCISES.copy())
     monkeypatch.setattr(notebook, "_results", {})
+    monkeypatch.setattr(notebook, "_hints_used", {})
     # registered out of order on purpose: 98.10 must sort after 98.2
     for ex_id, pts, name in (("98.10", 2, "tenth"), ("98.1", 1, "first"), ("98.2", 2, "second")):
-        core.register(ex_id, "98", f"Square ({name})", pts, name, "return x squared")(_check_square)
+        core.register(ex_id, "98", f"Square ({name})", pts, name, "return x squared", kind="build",
+                      hints=("multiply x by itself", "x * x"))(_check_square)
     return exercises("98")
 
 
@@ -220,8 +223,10 @@ def test_score_table_before_any_check(fake_section, capsys):
     score_table("98")
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "Section 98 score: 0/5 points"
-    assert [ln.split()[0] for ln in lines[1:]] == ["98.1", "98.2", "98.10"]
-    assert all(ln.rstrip().endswith("not checked yet") for ln in lines[1:])
+    assert lines[1].split() == ["exercise", "kind", "points", "hints", "status"]
+    assert [ln.split()[0] for ln in lines[2:]] == ["98.1", "98.2", "98.10"]
+    assert all(ln.rstrip().endswith("not checked yet") for ln in lines[2:])
+    assert all(" build " in ln and " 0/3 " in ln for ln in lines[2:])
 
 
 def test_score_table_totals_the_latest_results(fake_section, capsys):
@@ -233,7 +238,7 @@ def test_score_table_totals_the_latest_results(fake_section, capsys):
     score_table("98")
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "Section 98 score: 3/5 points"
-    rows = {ln.split()[0]: ln for ln in lines[1:]}
+    rows = {ln.split()[0]: ln for ln in lines[2:]}
     assert "1/1" in rows["98.1"] and rows["98.1"].endswith("passed")
     assert "0/2" in rows["98.2"] and rows["98.2"].endswith("failed")
     assert "2/2" in rows["98.10"] and rows["98.10"].endswith("passed")
@@ -252,7 +257,31 @@ def test_score_table_for_section_01(monkeypatch, capsys):
     score_table("01")
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"Section 01 score: {get('1.1').points}/{total} points"
-    assert len(lines) == 1 + len(exercises("01"))
+    assert len(lines) == 2 + len(exercises("01"))
+
+
+def test_hint_tells_more_each_time_and_the_table_counts_them(fake_section, capsys):
+    hint("98.2")
+    assert capsys.readouterr().out == "Exercise 98.2, hint 1 of 3: return x squared\n"
+    hint("98.2")
+    hint("98.2")
+    assert capsys.readouterr().out.splitlines() == ["Exercise 98.2, hint 2 of 3: multiply x by itself",
+                                                    "Exercise 98.2, hint 3 of 3: x * x"]
+    hint("98.2")
+    assert "no more hints" in capsys.readouterr().out
+    score_table("98")
+    rows = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines()[2:]}
+    assert " 3/3 " in rows["98.2"] and " 0/3 " in rows["98.1"]
+    assert rows["98.2"].rstrip().endswith("not checked yet")  # hints cost nothing
+
+
+def test_a_kind_outside_the_list_is_refused(fake_section):
+    with pytest.raises(ValueError, match="kind must be one of warm-up, build, training-step"):
+        core.register("98.3", "98", "t", 1, "f", "h", kind="easy")
+
+
+def test_every_exercise_has_a_kind_and_a_first_hint():
+    assert all(e.kind in core.KINDS and e.tiers and e.tiers[0] == e.hint for e in exercises())
 
 
 # --------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -204,3 +205,24 @@ def test_points_in_the_text_must_match_the_check(tmp_path):
     copy = _stub_source(tmp_path, body)
     with pytest.raises(build.SourceError, match="exercise 1.1 3 point"):
         build.make_exercise(copy)
+
+
+@pytest.mark.parametrize("edit, says", [
+    (lambda body: body.replace('exercise="1.1" kind="warm-up"', 'exercise="1.1"'), '1.1 has no kind'),
+    (lambda body: body.replace('exercise="1.1" kind="warm-up"', 'exercise="1.1" kind="build"'),
+     'says kind="build"; its check registers kind="warm-up"'),
+])
+def test_an_exercise_cell_says_the_kind_its_check_registers(tmp_path, edit, says):
+    src = next(s for s in build.find_sources() if s.section == "01")
+    body = src.path.read_text()
+    assert 'exercise="1.1" kind="warm-up"' in body
+    with pytest.raises(build.SourceError, match=re.escape(says)):
+        build.make_exercise(_stub_source(tmp_path, edit(body)))
+
+
+@pytest.mark.parametrize("src", build.find_sources(), ids=lambda s: s.name)
+def test_generated_exercise_cells_carry_their_kind(src):
+    kinds = {e.id: e.kind for e in exercises(src.section)}
+    for nb in (build.make_exercise(src), build.make_solution(src)):
+        cells = {c.metadata["exercise"]: c.metadata.get("kind") for c in nb.cells if "exercise" in c.metadata}
+        assert cells == kinds
