@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -19,12 +18,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import listening_port
+from helpers import listening_port, require_sandbox
 from submissions import ALL, POINTS, make_class, notebook, solution_cell
 
 from course_tools.autograde import Limits, grade_submission
 from course_tools.autograde.gradebook import grade_class, summary
-from course_tools.autograde.sandbox import INSTALL_HINT, ROOT, sandbox_available
+from course_tools.autograde.sandbox import ROOT, sandbox_available
 from course_tools.grade import DEFAULT_SALT
 from course_utils.grading import exercises, get, run_check
 from course_utils.grading.compare import set_hidden_salt
@@ -37,12 +36,7 @@ LIMITS = Limits(setup_s=20, check_s=5, memory_mb=2048)
 @pytest.fixture(scope="module", autouse=True)
 def _needs_sandbox():
     """Every test here grades in the bubblewrap sandbox: skip without one (fail where CI is set)."""
-    ok, why = sandbox_available()
-    if not ok:
-        message = f"the grader's sandbox cannot start here: {why}. {INSTALL_HINT}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_sandbox()
 
 
 def _tree(folder: Path) -> dict[str, str]:

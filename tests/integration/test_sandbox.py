@@ -20,12 +20,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import listening_port
+from helpers import listening_port, require_sandbox
 from submissions import notebook
 
 from course_tools.autograde import sandbox as sandbox_module
 from course_tools.autograde.sandbox import (
-    INSTALL_HINT,
     ROOT,
     UNSANDBOXED,
     Limits,
@@ -44,12 +43,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def needs_sandbox():
     """Skip (fail where CI is set) when the bubblewrap sandbox cannot start on this machine."""
-    ok, why = sandbox_available()
-    if not ok:
-        message = f"the grader's sandbox cannot start here: {why}. {INSTALL_HINT}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_sandbox()
 
 CODE = '''
 import torch
