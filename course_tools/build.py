@@ -11,6 +11,11 @@ the notation link, and a setup cell that installs the course package in Colab on
   region replaced by a stub that raises NotImplementedError with the exercise's
   hint, outputs cleared, no widget state.
 
+A find-the-bug exercise hands out code, not a stub: its solution region is followed at once by a
+``### BEGIN STUB`` ... ``### END STUB`` region holding the provided function's body with its one
+mistake. The exercise notebook gets that body (under a comment with the exercise's hint) in place of
+the solution; the solution notebook drops it.
+
 Usage::
 
     python -m course_tools.build            # regenerate everything (executes solutions)
@@ -43,6 +48,8 @@ from . import ROOT, colab
 __all__ = ["Source", "make_solution", "make_exercise", "check_drift", "main"]
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+BEGIN_STUB, END_STUB = "### BEGIN STUB", "### END STUB"
+SOLUTION, STUB, PLAIN = "solution", "stub", ""
 NAME_RE = re.compile(r"^(\d\d)[a-z]?_[a-z0-9_]+$")
 KEEP_CELL_METADATA = ("tags", "exercise", "kind")
 POINTS_RE = re.compile(r"Exercise (\d+\.\d+) \((\d+) pts?\)")
@@ -75,28 +82,41 @@ def find_sources(root: Path = ROOT, prefix: str = "") -> list[Source]:
     return [Source(p) for p in sorted((root / "notebooks").glob(f"{prefix}*.py")) if p.stem[:2].isdigit()]
 
 
-def _split_regions(cell_source: str, where: str) -> list[tuple[bool, list[str]]]:
-    """Split a cell into (is_solution, lines) runs; validates the markers."""
-    runs: list[tuple[bool, list[str]]] = [(False, [])]
-    inside = False
+def _split_regions(cell_source: str, where: str) -> list[tuple[str, list[str]]]:
+    """Split a cell into (region, lines) runs, region one of SOLUTION, STUB, PLAIN; validates the markers.
+
+    The lines of a SOLUTION or STUB run start and end with their markers. A STUB region must follow a
+    solution region directly: it is what the exercise notebook shows in the solution's place.
+    """
+    runs: list[tuple[str, list[str]]] = [(PLAIN, [])]
+    inside = PLAIN
+    pairs = {BEGIN: (SOLUTION, END), BEGIN_STUB: (STUB, END_STUB)}
     for number, line in enumerate(cell_source.splitlines(), 1):
         marker = line.strip()
-        if marker == BEGIN:
+        if marker in pairs:
+            region, _ = pairs[marker]
             if inside:
-                raise SourceError(f"{where}, line {number}: {BEGIN} inside another solution region")
-            inside = True
-            runs.append((True, [line]))
-        elif marker == END:
-            if not inside:
-                raise SourceError(f"{where}, line {number}: {END} without a {BEGIN}")
-            inside = False
+                raise SourceError(f"{where}, line {number}: {marker} inside another region")
+            if region == STUB and (not runs[-1][1] == [] or len(runs) < 2 or runs[-2][0] != SOLUTION):
+                raise SourceError(f"{where}, line {number}: {BEGIN_STUB} must follow an {END} directly")
+            inside = region
+            if not runs[-1][1]:
+                runs.pop()
+            runs.append((region, [line]))
+        elif marker in (END, END_STUB):
+            expected = END if inside == SOLUTION else END_STUB if inside == STUB else None
+            if marker != expected:
+                opener = BEGIN if marker == END else BEGIN_STUB
+                raise SourceError(f"{where}, line {number}: {marker} without a {opener}")
+            inside = PLAIN
             runs[-1][1].append(line)
-            runs.append((False, []))
+            runs.append((PLAIN, []))
         else:
             runs[-1][1].append(line)
     if inside:
-        raise SourceError(f"{where}: {BEGIN} is never closed by {END}")
-    return [(sol, lines) for sol, lines in runs if lines]
+        opener, closer = (BEGIN, END) if inside == SOLUTION else (BEGIN_STUB, END_STUB)
+        raise SourceError(f"{where}: {opener} is never closed by {closer}")
+    return [(region, lines) for region, lines in runs if lines]
 
 
 def _stub(begin_line: str, hint: str, exercise_id: str) -> list[str]:
@@ -105,14 +125,25 @@ def _stub(begin_line: str, hint: str, exercise_id: str) -> list[str]:
     return [f"{indent}# YOUR CODE HERE", f"{indent}raise NotImplementedError({message})"]
 
 
+def _provided(begin_line: str, hint: str, exercise_id: str, body: list[str]) -> list[str]:
+    """A find-the-bug exercise's handed-out code: its hint as a comment, then the body with its mistake."""
+    indent = begin_line[: len(begin_line) - len(begin_line.lstrip())]
+    return [f"{indent}# FIND THE BUG. Exercise {exercise_id}: {hint}", *body]
+
+
 def _rewrite_cell(source: str, where: str, stub_for: tuple[str, str] | None) -> str:
-    """Drop the markers (solution) or replace each region by a stub (exercise)."""
+    """Drop the markers and stub regions (solution) or replace each solution region by its stub (exercise)."""
+    runs = _split_regions(source, where)
     out: list[str] = []
-    for is_solution, lines in _split_regions(source, where):
-        if not is_solution:
+    for index, (region, lines) in enumerate(runs):
+        if region == PLAIN:
             out += lines
+        elif region == STUB:
+            continue  # written in the solution's place below, or dropped
         elif stub_for is None:
             out += lines[1:-1]
+        elif index + 1 < len(runs) and runs[index + 1][0] == STUB:
+            out += _provided(lines[0], stub_for[1], stub_for[0], runs[index + 1][1][1:-1])
         else:
             out += _stub(lines[0], stub_for[1], stub_for[0])
     return "\n".join(out)
@@ -126,6 +157,7 @@ def _validate(nb: nbformat.NotebookNode, src: Source) -> None:
     for index, cell in enumerate(nb.cells):
         ex_id = cell.metadata.get("exercise")
         has_region = BEGIN in cell.source
+        has_stub = BEGIN_STUB in cell.source
         where = f"{src.path.name}, cell {index}"
         if has_region and ex_id is None:
             raise SourceError(f"{where}: a solution region needs cell metadata exercise=\"S.N\"")
@@ -142,6 +174,10 @@ def _validate(nb: nbformat.NotebookNode, src: Source) -> None:
             said = f'says kind="{kind}"' if kind else "has no kind"
             raise SourceError(f'{where}: exercise {ex_id} {said}; its check registers kind="{expected[ex_id].kind}" '
                               f"(write # %% exercise=\"{ex_id}\" kind=\"{expected[ex_id].kind}\")")
+        if (expected[ex_id].kind == "find-the-bug") != has_stub:
+            need = "needs" if not has_stub else "is not a find-the-bug exercise and must not have"
+            raise SourceError(f"{where}: exercise {ex_id} {need} a {BEGIN_STUB} region (the code handed out "
+                              "with its one mistake, right after the solution region)")
         if f"def {expected[ex_id].function}(" not in cell.source:
             raise SourceError(f"{where}: exercise {ex_id} must define {expected[ex_id].function}()")
         if f'check("{ex_id}", {expected[ex_id].function})' not in text:

@@ -27,18 +27,22 @@ def test_exercise_notebook_has_stubs_and_no_solution_text(src):
     nb = build.make_exercise(src)
     text = "\n".join(c.source for c in nb.cells)
     assert build.BEGIN not in text and build.END not in text
+    assert build.BEGIN_STUB not in text and build.END_STUB not in text
     solution = build.make_solution(src)
     for ex in exercises(src.section):
         assert f"Exercise {ex.id}: {ex.hint}" in text
     # every distinctive line of every solution region is absent from the exercise notebook
+    # (a find-the-bug exercise hands out the lines its buggy version shares with the solution)
     raw = src.read()
     for cell in raw.cells:
-        for is_solution, lines in build._split_regions(cell.source, src.name):
-            if not is_solution:
+        regions = build._split_regions(cell.source, src.name)
+        handed_out = {line.strip() for region, lines in regions if region == build.STUB for line in lines}
+        for region, lines in regions:
+            if region != build.SOLUTION:
                 continue
             for line in lines[1:-1]:
                 stripped = line.strip()
-                if len(stripped) >= 12 and not stripped.startswith("#"):
+                if len(stripped) >= 12 and not stripped.startswith("#") and stripped not in handed_out:
                     assert stripped not in text, f"solution line leaks into exercises: {stripped}"
                     assert stripped in "\n".join(c.source for c in solution.cells)
 
@@ -82,12 +86,48 @@ def test_stub_keeps_indentation_and_hint(tmp_path):
     assert build._rewrite_cell(cell, "here", None).splitlines() == ["def f(x):", "    y = 1", "    return x + y"]
 
 
+def test_find_the_bug_hands_out_the_buggy_body_and_the_solution_drops_it():
+    cell = ("def f(x):\n    y = 1\n    ### BEGIN SOLUTION\n    return x + y\n    ### END SOLUTION\n"
+            "    ### BEGIN STUB\n    return x - y\n    ### END STUB\n")
+    out = build._rewrite_cell(cell, "here", ("1.1", "one sign is wrong"))
+    assert out.splitlines() == [
+        "def f(x):",
+        "    y = 1",
+        "    # FIND THE BUG. Exercise 1.1: one sign is wrong",
+        "    return x - y",
+    ]
+    assert build._rewrite_cell(cell, "here", None).splitlines() == ["def f(x):", "    y = 1", "    return x + y"]
+
+
+def test_find_the_bug_kind_and_stub_region_go_together(tmp_path, monkeypatch):
+    from course_utils.grading import core
+
+    body = ('# %% exercise="1.1" kind="{kind}"\ndef f(x):\n    ### BEGIN SOLUTION\n    return x\n'
+            '    ### END SOLUTION\n{stub}\n# %%\ncheck("1.1", f)\n')
+    stub = "    ### BEGIN STUB\n    return -x\n    ### END STUB"
+    for kind, with_stub, message in (("find-the-bug", "", "needs a ### BEGIN STUB"),
+                                     ("build", stub, "must not have a ### BEGIN STUB")):
+        fake = core.Exercise("1.1", "01", "t", 1, "f", lambda fn: None, "h", kind=kind)
+        monkeypatch.setattr(build, "registered_exercises", lambda section, fake=fake: [fake])
+        src = _stub_source(tmp_path, body.format(kind=kind, stub=with_stub))
+        with pytest.raises(build.SourceError, match=message):
+            build.make_exercise(src)
+    fake = core.Exercise("1.1", "01", "t", 1, "f", lambda fn: None, "h", kind="find-the-bug")
+    monkeypatch.setattr(build, "registered_exercises", lambda section: [fake])
+    nb = build.make_exercise(_stub_source(tmp_path, body.format(kind="find-the-bug", stub=stub)))
+    assert "    return -x" in nb.cells[2].source and "return x\n" not in nb.cells[2].source
+
+
 @pytest.mark.parametrize(
     "cell, message",
     [
         ("    ### BEGIN SOLUTION\n    x = 1\n", "never closed"),
         ("    ### END SOLUTION\n", "without a"),
         ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n", "inside another"),
+        ("### BEGIN STUB\nx = 1\n### END STUB\n", "must follow"),
+        ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n\n### BEGIN STUB\nx = 2\n### END STUB\n", "must follow"),
+        ("### BEGIN SOLUTION\nx = 1\n### END STUB\n", "without a ### BEGIN STUB"),
+        ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n### BEGIN STUB\nx = 2\n", "never closed"),
     ],
 )
 def test_malformed_markers_give_a_clear_error(cell, message):
