@@ -17,10 +17,11 @@
 # **"Learning discrete distributions: VQ-VAE"**. By the end you will have implemented, and
 # checked against the reference:
 #
-# 1. the reparametrized sample $z = \mu + \sigma \odot \epsilon$, and the score-function
-#    estimator it replaces;
-# 2. the negative ELBO of the Gaussian VAE of the slides, and of a Bernoulli decoder;
-# 3. nearest-codeword quantization with the straight-through gradient, and the VQ-VAE loss
+# 1. the score-function gradient estimator, which the reparametrized sample $z = \mu + \sigma \odot \epsilon$
+#    replaces (and when it should not);
+# 2. the negative ELBO of the Gaussian VAE of the slides (by fixing a buggy one), and of a Bernoulli decoder;
+# 3. one whole training step of a VAE;
+# 4. nearest-codeword quantization with the straight-through gradient, and the VQ-VAE loss
 #    with its stop-gradients.
 #
 # Along the way we train a VAE on 8x8 digits in a few seconds, explore its latent space, weigh
@@ -29,9 +30,13 @@
 # **Notation.** Gaussians are written N(mean, variance): $\mathcal N(\mu, \sigma^2)$, with σ a
 # standard deviation (the slides sometimes write N(μ, σ)). Encoders output the **log-variance**
 # `log_var` $= \log \sigma^2$. Logarithms are natural: ELBOs are in nats. $p(z) = \mathcal N(0, I)$,
-# $q_\phi(z|x)$ is the encoder, $p_\theta(x|z)$ the decoder, J the latent size and D the number of pixels.
+# $q_\phi(z|x)$ is the encoder, $p_\theta(x|z)$ the decoder. As in the lecture, **D** is the number of pixels
+# ($x \in \mathbb R^D$, D = 64) and **J** the number of latent dimensions ($z \in \mathbb R^J$); the VQ-VAE's
+# codewords have size C (see NOTATION.md).
 #
-# **Exercises** work as in notebook 01: replace the stub, run the cell, then its `check(...)` cell.
+# **Exercises** work as in notebook 01: replace the stub, run the cell, then its `check(...)` cell;
+# `hint("2.1")` gives one more hint each time you call it. Exercise 2.2 hands you a function with one
+# mistake to find and fix.
 # Cells further down use the reference implementations from `course_utils`, so the notebook runs
 # even if an exercise is unfinished. The grader takes only the exercise cells from your notebook:
 # keep each function's name and arguments, and everything it needs inside its cell.
@@ -76,24 +81,14 @@ print("rsample() requires grad:", z_reparam.requires_grad)
 # $$z = g_\phi(x, \epsilon) = \mu_z(x) + \sigma_z(x) \odot \epsilon, \qquad \epsilon \sim \mathcal N(0, I).$$
 #
 # The sampling moves into an *input* ε; the derivatives $\partial z/\partial \mu = 1$ and
-# $\partial z / \partial \sigma = \epsilon$ exist, and backpropagation passes through z.
-#
-# ### Exercise 2.1 (1 pt): the reparametrized sample
-# Given `mu` and `log_var` $= \log\sigma^2$ of shape `(batch, J)` and standard normal `eps` (same
-# shape, or with extra leading axes for several draws per digit), return z. Build z from the
-# arguments themselves so that gradients reach `mu` and `log_var`.
-
-# %% exercise="2.1" kind="warm-up"
-def reparametrize(mu, log_var, eps):
-    """z = mu + sigma * eps with sigma^2 = exp(log_var). mu, log_var: (batch, J); eps: (..., batch, J)."""
-    ### BEGIN SOLUTION
-    sigma = torch.exp(0.5 * log_var)
-    return mu + sigma * eps
-    ### END SOLUTION
-
+# $\partial z / \partial \sigma = \epsilon$ exist, and backpropagation passes through z. An encoder outputs
+# `log_var` $= \log\sigma^2$, so $\sigma = \exp(\tfrac12 \log\sigma^2)$ (`reparam.reparametrize`):
 
 # %% tags=["nbval-check-output"]
-check("2.1", reparametrize)
+mu_z, log_var_z = torch.zeros(1, 2, requires_grad=True), torch.full((1, 2), math.log(4.0), requires_grad=True)
+z = reparam.reparametrize(mu_z, log_var_z, eps=torch.tensor([[1.0, -0.5]]))
+z.sum().backward()
+print("z =", z.detach().tolist(), " dz/dmu =", mu_z.grad.tolist(), " dz/dlog_var =", log_var_z.grad.tolist())
 
 # %% [markdown]
 # **The estimator that needs no trick.** There is another unbiased gradient, which only evaluates f
@@ -102,18 +97,19 @@ check("2.1", reparametrize)
 #
 # $$\nabla_\theta E_q[f(z)] = \int f(z)\,\nabla_\theta q(z)\,dz = E_q\big[f(z)\,\nabla_\theta \log q(z)\big],$$
 #
-# and for $q = \mathcal N(\mu, \sigma^2)$, with $z = \mu + \sigma\epsilon$:
-# $\nabla_\mu \log q(z) = \frac{z - \mu}{\sigma^2} = \frac{\epsilon}{\sigma}$ and
-# $\nabla_\sigma \log q(z) = \frac{(z - \mu)^2}{\sigma^3} - \frac1\sigma = \frac{\epsilon^2 - 1}{\sigma}$.
+# where here $q(z) = \mathcal N(z; \mu, \sigma^2) = \frac{1}{\sqrt{2\pi\sigma^2}}\exp\big(-\frac{(z - \mu)^2}{2\sigma^2}\big)$
+# and θ = (μ, σ). The right-hand side is an expectation under q: a Monte Carlo average over samples
+# $z_n = \mu + \sigma\epsilon_n$ estimates it.
 #
-# ### Exercise 2.2 (2 pts): the score-function estimate
+# ### Exercise 2.1 (2 pts): build the score-function estimate
 # For a function `f` (elementwise), scalars `mu`, `sigma` (σ a standard deviation) and N standard
-# normal draws `eps` of shape `(N,)`, return the estimate of $(\partial_\mu, \partial_\sigma)\,E_q[f(z)]$,
-# a tensor of shape `(2,)`: the average over the samples of $f(z_n)\,\nabla_{\mu,\sigma}\log q(z_n)$.
+# normal draws `eps` of shape `(N,)`, return the score-function estimate of
+# $(\partial_\mu, \partial_\sigma)\,E_q[f(z)]$ from these N samples, a tensor of shape `(2,)`. You
+# need the two derivatives of $\log q$: work them out from the density above.
 
-# %% exercise="2.2" kind="warm-up"
+# %% exercise="2.1" kind="build"
 def score_function_grad(f, mu, sigma, eps):
-    """Score-function estimate of (d/dmu, d/dsigma) E_{N(mu, sigma^2)}[f(z)]; eps: (N,) -> (2,)."""
+    """Score-function estimate of (d/dmu, d/dsigma) E_{N(mu, sigma^2)}[f(z)] from N draws eps: (N,) -> (2,)."""
     ### BEGIN SOLUTION
     fz = f(mu + sigma * eps)
     return torch.stack([(fz * eps / sigma).mean(), (fz * (eps**2 - 1) / sigma).mean()])
@@ -121,7 +117,7 @@ def score_function_grad(f, mu, sigma, eps):
 
 
 # %% tags=["nbval-check-output"]
-check("2.2", score_function_grad)
+check("2.1", score_function_grad)
 
 # %% [markdown]
 # The reparametrized estimate of the same gradient is $\frac1N\sum_n f'(z_n)\,(1, \epsilon_n)$:
@@ -141,15 +137,42 @@ for name, est in (("score function", race.score), ("reparametrized", race.pathwi
 print("variance ratio (score / reparametrized):", [round(float(r), 1) for r in race.variance_ratio()])
 
 # %% [markdown]
-# Both are unbiased (their means sit on the exact value) and both variances fall like 1/N, but the
-# reparametrized one is much smaller at every N: it uses the slope f', not only the values f.
+# Both are unbiased (their means sit on the exact value) and both variances fall like 1/N; here the
+# reparametrized one is several times smaller at every N: it uses the slope f', not only the values f.
 
 # %%
 plot_estimator_variance()
 
 # %% [markdown]
-# **Try it.** *Predict first*: with $f(z) = \sin 2z$, what happens to each estimator's spread as σ
-# shrinks? Then change the function, N and (in the second row) μ and σ.
+# **Is the reparametrized estimator always better?** No. *Predict first*: at μ = 0.5, σ = 1, which
+# estimator of $\partial_\mu E[\sin 2z]$ has the smaller variance? Then measure. Each row below is the
+# ratio Var(score function) / Var(reparametrized) of a one-sample estimate (20,000 draws): averaging N
+# samples divides both variances by N, so the ratio holds at every N. **Below 1, the score function wins.**
+
+# %% tags=["nbval-check-output"]
+table = reparam.variance_ratio_table(mu=0.5, sigmas=(0.25, 0.5, 1.0, 2.0))
+print(f"{'f(z)':<8}{'sigma':>6}   ratio d/dmu  ratio d/dsigma   with baseline b = E[f]: d/dmu  d/dsigma")
+for row in table:
+    r, rb = row.ratio(), row.ratio(baseline=True)
+    flag = "  <- score function wins" if bool((r < 1).any()) else ""
+    print(f"{reparam.TEST_FUNCTIONS[row.function].label:<8}{row.sigma:>6g}   {r[0]:11.3f}  {r[1]:14.3f}"
+          f"   {rb[0]:27.3f}  {rb[1]:8.3f}{flag}")
+
+# %% [markdown]
+# For the smooth, slowly varying $z^2$ and $e^z$ the reparametrized estimator wins everywhere. For the
+# wiggly $\sin 2z$ it loses from σ ≈ 0.5 on: its samples $f'(z) = 2\cos 2z$ swing between −2 and 2 across the
+# wide q, while the score function's $f(z)\,\epsilon/\sigma$ shrinks with 1/σ (at σ = 1 its variance is about
+# 0.25x the reparametrized one for ∂/∂μ, at σ = 2 about 0.06x). At small σ the score function's 1/σ
+# explodes instead. The rule of thumb "reparametrize" is about the VAE's case: smooth decoders, small σ.
+#
+# **Baselines (control variates).** Since $E_q[\nabla_\theta \log q] = 0$, subtracting any constant b from
+# f leaves the score-function estimate unbiased: $E_q[(f(z) - b)\,\nabla_\theta \log q(z)]$. With b close to
+# the typical f, the terms shrink: the last two columns use b = E_q[f]; it helps for $z^2$ and $e^z$ (up to
+# 9x at σ = 0.25), but it is not the best baseline everywhere (for $\sin 2z$ at σ = 0.5 it hurts). REINFORCE
+# in practice learns b, or uses several samples' mean ("leave-one-out").
+#
+# **Try it.** Change the function, N and (in the second row) μ and σ; the readout gives the variance
+# ratio. With $\sin 2z$, shrink σ to 0.2 and then widen it to 2.
 
 # %%
 estimator_race_demo()
@@ -176,23 +199,32 @@ estimator_race_demo()
 # > log-likelihood), i.e. minimises the reconstruction error: $\theta \leftarrow \theta + \text{lr}\,\nabla_\theta V_L$,
 # > or gradient **descent on −ELBO**, which is what we do.
 #
-# ### Exercise 2.3 (2 pts): the negative ELBO with a Gaussian decoder
-# Given digits `x`, the decoder's outputs `mu_x`, `log_var_x` at the sampled z (all `(batch, D)`)
-# and the encoder's `mu_z`, `log_var_z` (`(batch, J)`), return $-V_L$ for each digit, shape `(batch,)`:
-# $-\log p(x|z) + D_{KL}(q(z|x)\,\|\,p(z))$.
+# ### Exercise 2.2 (2 pts): find the bug in a Gaussian-decoder loss
+# A colleague wrote the loss below for this VAE: given digits `x`, the decoder's outputs `mu_x`,
+# `log_var_x` at the sampled z (all `(batch, D)`) and the encoder's `mu_z`, `log_var_z` (`(batch, J)`),
+# it should return $-V_L$ for each digit, shape `(batch,)`. Its training curves looked plausible, but
+# its ELBOs disagree with `vae.elbo_per_digit` by tens of nats. It has **one** mistake: find it and fix it.
+# (Test it first on a case you can work out by hand.)
 
-# %% exercise="2.3" kind="warm-up"
+# %% exercise="2.2" kind="find-the-bug"
 def negative_elbo_gaussian(x, mu_x, log_var_x, mu_z, log_var_z):
-    """-ELBO = -log N(x; mu_x, exp(log_var_x)) + KL(N(mu_z, exp(log_var_z)) || N(0, I)), one per row."""
+    """-ELBO of each digit: -log p(x|z) with the Gaussian decoder, plus KL(q(z|x) || p(z)); -> (batch,)."""
     ### BEGIN SOLUTION
-    nll = 0.5 * (math.log(2 * math.pi) + log_var_x + (x - mu_x) ** 2 / torch.exp(log_var_x)).sum(-1)
+    sigma_x = torch.exp(0.5 * log_var_x)
+    nll = (0.5 * math.log(2 * math.pi) + torch.log(sigma_x) + (x - mu_x) ** 2 / (2 * sigma_x**2)).sum(-1)
     kl = 0.5 * (torch.exp(log_var_z) + mu_z**2 - 1 - log_var_z).sum(-1)
     return nll + kl
     ### END SOLUTION
+    ### BEGIN STUB
+    sigma_x = torch.exp(log_var_x)
+    nll = (0.5 * math.log(2 * math.pi) + torch.log(sigma_x) + (x - mu_x) ** 2 / (2 * sigma_x**2)).sum(-1)
+    kl = 0.5 * (torch.exp(log_var_z) + mu_z**2 - 1 - log_var_z).sum(-1)
+    return nll + kl
+    ### END STUB
 
 
 # %% tags=["nbval-check-output"]
-check("2.3", negative_elbo_gaussian)
+check("2.2", negative_elbo_gaussian)
 
 # %% [markdown]
 # **The data.** scikit-learn's 1,797 handwritten digits, 8x8 grey levels 0..16 scaled to [0, 1]
@@ -254,12 +286,26 @@ latent_explorer_demo(model=model_2d)
 # a latent space shaped like the prior (β = 1 is the ELBO; β > 1 is the "β-VAE"). The models are
 # already trained; the slider only looks them up. *Predict first*: what happens to the KL at β = 10?
 
-# %%
+# %% tags=["nbval-check-output"]
 x_test, eps_test = split.x_test, torch.randn(len(split.x_test), 2, generator=torch.Generator().manual_seed(0))
 for r in family:
     with torch.no_grad():
         t = r.model.terms(x_test, eps_test)
-    print(f"beta = {r.beta:>4g}:  KL {t.kl.mean():5.1f} nats {'(nearly zero: z carries almost nothing)' if t.kl.mean() < 0.5 else ''}")
+    use = vae.latent_usage(r.model, x_test)
+    print(f"beta = {r.beta:>4g}:  KL {t.kl.mean():5.2f} nats = {' + '.join(f'{k:.2f}' for k in use.kl)} "
+          f"per latent dimension;  spread of the means Var[mu_j(x)] {use.spread[0]:.2f}, {use.spread[1]:.2f};  "
+          f"noise E[sigma_j^2(x)] {use.noise[0]:.2f}, {use.noise[1]:.2f}")
+
+# %% [markdown]
+# **Posterior collapse.** As β grows, the KL becomes the expensive term and the encoder gives in: at β = 10 the
+# KL is about 0.2 nats per digit (0.1 per latent dimension; about 4 at β = 1), so $q(z|x)$ is nearly the prior
+# for every digit. The other two numbers say why z tells little: the posterior noise $\sigma_j^2 \approx 0.8$ now
+# dwarfs the spread of the digits' means (0.24 and 0.13, against 1.3 and a noise of 0.03 to 0.04 at β = 1),
+# so a sample z barely says which digit it came from, and the decoder falls back on average digits. This is
+# **posterior collapse**; pushed further, a dimension's means stop moving at all (the "active units" count of
+# Burda et al., `LatentUsage.active`, drops). It also happens at β = 1 with a decoder strong enough to model x
+# without z (an autoregressive one); remedies are KL annealing (β from 0 up to 1) and "free bits" (no KL
+# penalty below a few nats per dimension).
 
 # %%
 beta_vae_demo(runs=family)
@@ -281,28 +327,73 @@ beta_vae_demo(runs=family)
 plot_pixel_likelihoods()
 
 # %% [markdown]
-# ### Exercise 2.4 (2 pts): the negative ELBO with a Bernoulli decoder
+# ### Exercise 2.3 (1 pt): the negative ELBO with a Bernoulli decoder
 # Given `x` in [0, 1] and decoder `logits` (both `(batch, D)`) and the encoder's `mu_z`, `log_var_z`
-# (`(batch, J)`), return $-V_L$ per digit, shape `(batch,)`. Logits can be large: compute
-# $\log \mathrm{sigmoid}$ stably (`torch.nn.functional` has what you need).
+# (`(batch, J)`), return $-V_L$ per digit, shape `(batch,)`. Logits can be large: compute the
+# log-likelihood stably.
 
-# %% exercise="2.4" kind="warm-up"
+# %% exercise="2.3" kind="warm-up"
 def negative_elbo_bernoulli(x, logits, mu_z, log_var_z):
-    """-ELBO = -log Bernoulli(x; sigmoid(logits)) + KL(N(mu_z, exp(log_var_z)) || N(0, I)), one per row."""
+    """-ELBO of each digit with a Bernoulli decoder of the given logits; -> (batch,)."""
     ### BEGIN SOLUTION
     log_p = torch.nn.functional.logsigmoid(logits)
     log_1mp = torch.nn.functional.logsigmoid(-logits)
-    nll = -(x * log_p + (1 - x) * log_1mp).sum(-1)
-    kl = 0.5 * (torch.exp(log_var_z) + mu_z**2 - 1 - log_var_z).sum(-1)
-    return nll + kl
+    recon = -(x * log_p + (1 - x) * log_1mp).sum(-1)
+    kl = -0.5 * (1 + log_var_z - mu_z**2 - log_var_z.exp()).sum(-1)
+    return recon + kl
     ### END SOLUTION
 
 
 # %% tags=["nbval-check-output"]
-check("2.4", negative_elbo_bernoulli)
+check("2.3", negative_elbo_bernoulli)
 
 # %% [markdown]
-# The same architecture with a Bernoulli decoder:
+# ### Exercise 2.4 (4 pts): one training step of a VAE
+# So far `vae.train_vae` did the training for us. Now write one step of it yourself, for the Bernoulli
+# decoder. You get:
+#
+# - `encoder`, a network from digits `(batch, D)` to `(batch, 2J)`: its first J columns are $\mu_z(x)$,
+#   its last J are $\log\sigma_z^2(x)$;
+# - `decoder`, a network from z `(batch, J)` to the Bernoulli logits `(batch, D)`;
+# - `optimizer`, a `torch.optim` optimizer holding the parameters of both;
+# - a batch of digits `x` `(batch, D)` and standard normal noise `eps` `(batch, J)` for its samples.
+#
+# Take one step of gradient **descent** on the batch mean of $-V_L$ (the Note on the slides above), with
+# the sample of this section's trick, and return that loss (a number or a 0-dim tensor, without gradient).
+# The networks may still hold gradients from a previous step. The check runs your step on a tiny
+# network with plain SGD and compares every parameter after the step with the reference's.
+
+# %% exercise="2.4" kind="training-step"
+def vae_step(encoder, decoder, optimizer, x, eps):
+    """One optimisation step on the batch mean of -ELBO (Bernoulli decoder); returns the loss."""
+    ### BEGIN SOLUTION
+    optimizer.zero_grad()
+    mu_z, log_var_z = encoder(x).chunk(2, dim=-1)
+    z = mu_z + torch.exp(0.5 * log_var_z) * eps
+    logits = decoder(z)
+    nll = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+    kl = 0.5 * (mu_z**2 + log_var_z.exp() - log_var_z - 1).sum(dim=-1)
+    loss = (nll + kl).mean()
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+    ### END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+check("2.4", vae_step)
+
+# %% [markdown]
+# The reference step `vae.vae_step` at work: `vae.sgd_with_vae_step` calls it 25 times on a fresh VAE's two
+# networks, with plain SGD on minibatches of 128 training digits. `vae.train_vae` minimises the same loss
+# with Adam (the course's `training.fit`).
+
+# %% tags=["nbval-check-output"]
+losses = vae.sgd_with_vae_step(split.x_train, steps=25, lr=0.05, seed=3)
+print("batch -ELBO (nats per digit) at steps 0, 8, 16, 24:", [round(float(losses[i]), 1) for i in (0, 8, 16, 24)])
+
+# %% [markdown]
+# The same architecture with a Bernoulli decoder, trained by `vae.train_vae` (Adam, 800 steps):
 
 # %%
 run_b = vae.train_vae(split.x_train, latent_dim=8, likelihood="bernoulli", steps=800)
@@ -325,27 +416,27 @@ plot_digit_rows({"test digits": split.x_test, "Gaussian": model_g.reconstruct(sp
 # ## 5. VQ-VAE: a discrete latent space
 #
 # A VQ-VAE keeps an encoder and a decoder, but quantizes the bottleneck (slide "Learning discrete
-# distributions: VQ-VAE"). A **codebook** holds K vectors $e_1, \dots, e_K \in \mathbb R^D$. The
-# encoder's output $z_e(x)$ (here M = 4 vectors of size D = 2 per digit) is replaced vector by
-# vector by its **nearest codeword**
+# distributions: VQ-VAE"). A **codebook** holds K vectors $e_1, \dots, e_K \in \mathbb R^C$ (C, the code
+# size, not to be confused with the D pixels). The encoder's output $z_e(x)$ (here M = 4 vectors of size
+# C = 2 per digit) is replaced vector by vector by its **nearest codeword**
 #
 # $$k = \arg\min_k \|z_e(x) - e_k\|^2, \qquad z_q(x) = e_k,$$
 #
 # and the decoder sees $z_q$. A digit becomes M integers in $\{0, \dots, K-1\}$.
 #
 # The argmin has no gradient. The slides' answer, the **straight-through gradient**: copy the
-# gradient with respect to $z_q$ to $z_e$, $\nabla_{z_e} L = \nabla_{z_q} L$. In code:
-# `z_q = z_e + (e_k - z_e).detach()`: its value is $e_k$, its derivative with respect to $z_e$ is the identity.
+# gradient with respect to $z_q$ to $z_e$, $\nabla_{z_e} L = \nabla_{z_q} L$: in the forward pass $z_q$ must have
+# the value $e_k$, in the backward pass the derivative of the identity with respect to $z_e$.
 #
 # ### Exercise 2.5 (2 pts): quantize, straight-through
-# Given `z_e` of shape `(..., D)` and a `codebook` of shape `(K, D)`, return `(z_q, indices)`:
+# Given `z_e` of shape `(..., C)` and a `codebook` of shape `(K, C)`, return `(z_q, indices)`:
 # z_q has z_e's shape and the value of the nearest codewords, with the straight-through gradient to
 # z_e (and none to the codebook through z_q: the codebook term of the loss, exercise 2.6, trains it);
 # indices has shape `z_e.shape[:-1]`.
 
 # %% exercise="2.5" kind="warm-up"
 def quantize(z_e, codebook):
-    """Nearest codeword of each vector of z_e (..., D) in codebook (K, D), straight-through -> (z_q, indices)."""
+    """Nearest codeword of each vector of z_e (..., C) in codebook (K, C), straight-through -> (z_q, indices)."""
     ### BEGIN SOLUTION
     d2 = ((z_e.unsqueeze(-2) - codebook) ** 2).sum(-1)
     indices = d2.argmin(-1)
@@ -369,14 +460,14 @@ check("2.5", quantize)
 # encoder's outputs near their codewords (the codebook learns more slowly than the encoder).
 #
 # ### Exercise 2.6 (2 pts): the VQ-VAE loss with its stop-gradients
-# Given `x` and `x_rec` = Dec(z_q) (`(batch, P)`), `z_e` (`(batch, M, D)`), the `codebook` (`(K, D)`),
+# Given `x` and `x_rec` = Dec(z_q) (`(batch, D)`), `z_e` (`(batch, M, C)`), the `codebook` (`(K, C)`),
 # the chosen `indices` (`(batch, M)`) and `beta`, return the three terms `(recon, codebook_term,
 # commitment)`, each a squared norm per digit (summed over all its features) averaged over the batch,
 # the commitment already multiplied by β. Take $z_q$ = `codebook[indices]`.
 
 # %% exercise="2.6" kind="warm-up"
 def vq_loss(x, x_rec, z_e, codebook, indices, beta):
-    """(recon, codebook_term, commitment): batch means of ||x - x_rec||^2, ||sg(z_e) - z_q||^2, beta ||z_e - sg(z_q)||^2."""
+    """The three terms of the slide's VQ-VAE loss, (recon, codebook_term, commitment), each a batch mean."""
     ### BEGIN SOLUTION
     z_q = codebook[indices]
     batch = x.shape[0]

@@ -12,8 +12,18 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor, nn
 
-from ..grading.compare import Mistake, call_with_grad, clone_args, expect_close, generator, to_plain_tensor
+from ..grading.compare import (
+    Mistake,
+    call_with_grad,
+    call_with_state,
+    clone_args,
+    expect_close,
+    generator,
+    seeded_module,
+    to_plain_tensor,
+)
 from ..grading.core import CheckFailed, register
 from ..s01_kl_elbo.divergences import kl_std_normal
 from . import reparam, vae, vq
@@ -33,44 +43,7 @@ def _no_grad(grad) -> bool:
 
 
 # --------------------------------------------------------------------------------------
-# 2.1 the reparametrized sample
-
-
-@register(
-    "2.1", SECTION, "The reparametrized sample", 1, "reparametrize",
-    "turn the log-variance into a standard deviation, then shift and scale the given noise eps",
-    reference=reparam.reparametrize,
-)
-def check_reparametrize(fn) -> None:
-    """Exercise 2.1: compares with :func:`~course_utils.s02_vae.reparam.reparametrize`."""
-    g = generator(21)
-    mu, log_var = _randn(g, 64, 4), _randn(g, 64, 4, scale=0.8)
-    eps = _randn(g, 64, 4)
-    ref = reparam.reparametrize(mu, log_var, eps)
-    mistakes = [
-        Mistake(mu + log_var * eps, "log_var is log sigma^2, not sigma: sigma = exp(log_var / 2)"),
-        Mistake(mu + torch.sqrt(log_var) * eps, "log_var is log sigma^2, not sigma^2: sigma = exp(log_var / 2)"),
-        Mistake(mu + torch.exp(log_var) * eps,
-                "exp(log_var) is the variance sigma^2; scale eps by the standard deviation sigma = exp(log_var / 2)"),
-        Mistake(mu + torch.exp(-0.5 * log_var) * eps, "sign slip: sigma = exp(+log_var / 2)"),
-        Mistake(mu * eps + torch.exp(0.5 * log_var), "mu shifts and sigma scales: z = mu + sigma * eps"),
-    ]
-    cot = _randn(g, 64, 4)
-    got, grads = call_with_grad(fn, *clone_args(mu, log_var, eps), wrt=(0, 1), cotangent=cot)
-    expect_close(got, ref, what="a batch of 64 means and log-variances, J = 4", mistakes=mistakes)
-    if grads is None or grads[0] is None or grads[1] is None:
-        raise CheckFailed("no gradient reaches mu and log_var: build z from them and the given eps "
-                          "(no torch.normal, no .detach(), no torch.no_grad()) - that is the trick")
-    expect_close(grads[0], cot, what="the gradient with respect to mu (dz/dmu = 1)")
-    expect_close(grads[1], cot * 0.5 * torch.exp(0.5 * log_var) * eps,
-                 what="the gradient with respect to log_var (dz/dlog_var = sigma * eps / 2)")
-    eps3 = _randn(g, 3, 64, 4)
-    expect_close(fn(*clone_args(mu, log_var, eps3)), reparam.reparametrize(mu, log_var, eps3),
-                 what="L = 3 noise draws per digit, eps of shape (3, 64, 4) (let broadcasting work)")
-
-
-# --------------------------------------------------------------------------------------
-# 2.2 the score-function estimator
+# 2.1 the score-function estimator (build: the notebook gives the identity and the density)
 
 
 def _square(z):
@@ -82,13 +55,22 @@ def _sin2(z):
 
 
 @register(
-    "2.2", SECTION, "The score-function (REINFORCE) gradient estimate", 2, "score_function_grad",
-    "weight each f(z_n) by the derivatives of log N(z_n; mu, sigma^2) with respect to mu and to sigma, "
-    "written with eps_n, then average over the N samples",
-    reference=reparam.score_function_grad,
+    "2.1", SECTION, "The score-function (REINFORCE) gradient estimate", 2, "score_function_grad",
+    "the identity above turns the gradient into an expectation you can estimate with samples: "
+    "what does it ask you to multiply f(z_n) by?",
+    reference=reparam.score_function_grad, kind="build",
+    hints=(
+        "write down log N(z; mu, sigma^2) with its normalising constant, then differentiate it once with "
+        "respect to mu and once with respect to sigma (sigma appears twice: in the normaliser and in the "
+        "exponent); the samples are z_n = mu + sigma * eps_n",
+        "express both derivatives with eps_n = (z_n - mu) / sigma, weight f(z_n) by each, and average over n: "
+        "the estimate has shape (2,)",
+        "d/dmu log q(z) = eps / sigma and d/dsigma log q(z) = (eps^2 - 1) / sigma, so the estimate is "
+        "torch.stack([(f(z) * eps / sigma).mean(), (f(z) * (eps**2 - 1) / sigma).mean()])",
+    ),
 )
 def check_score_function_grad(fn) -> None:
-    """Exercise 2.2: compares with :func:`~course_utils.s02_vae.reparam.score_function_grad`."""
+    """Exercise 2.1: compares with :func:`~course_utils.s02_vae.reparam.score_function_grad`."""
     g = generator(22)
     for f, mu, sigma, n in ((_square, 0.4, 0.8, 5000), (_sin2, -0.3, 1.3, 3000)):
         eps = _randn(g, n)
@@ -118,7 +100,7 @@ def check_score_function_grad(fn) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# 2.3 and 2.4: the negative ELBO, Gaussian and Bernoulli decoders
+# 2.2 and 2.3: the negative ELBO, Gaussian (find the bug) and Bernoulli decoders
 
 
 def _gaussian_case(seed: int, batch: int = 32, d: int = 64, j: int = 4):
@@ -130,14 +112,26 @@ def _gaussian_case(seed: int, batch: int = 32, d: int = 64, j: int = 4):
     return x, mu_x, log_var_x, mu_z, log_var_z
 
 
+PROVIDED_GAUSSIAN = ("this is still the provided function's behaviour: its KL term is right, so look at the "
+                     "reconstruction term, and at what each decoder output it uses stands for")
+
+
 @register(
-    "2.3", SECTION, "Negative ELBO with a Gaussian decoder", 2, "negative_elbo_gaussian",
-    "-ELBO = -log p(x|z) + KL; write log N(x; mu_x, sigma_x^2) with its constant and its sign, sum over "
-    "the pixels, and keep one value per digit",
-    reference=vae.negative_elbo_gaussian,
+    "2.2", SECTION, "Find the bug: the negative ELBO with a Gaussian decoder", 2, "negative_elbo_gaussian",
+    "the provided -ELBO is off by many nats; try it on a case you can work out by hand (x = mu_x, every "
+    "log_var_x = log 0.01, mu_z = log_var_z = 0) before reading it line by line",
+    reference=vae.negative_elbo_gaussian, kind="find-the-bug",
+    hints=(
+        "the KL line is right (compare it with notebook 01's kl_std_normal); the mistake is in the "
+        "reconstruction term: check each quantity against what the decoder outputs mean (log_var_x is "
+        "log sigma^2)",
+        "the line that computes sigma_x: at log_var_x = log 0.01 it should give 0.1, what does it give?",
+        "sigma_x = exp(log_var_x) is the variance sigma^2; the standard deviation is "
+        "sigma_x = torch.exp(0.5 * log_var_x)",
+    ),
 )
 def check_negative_elbo_gaussian(fn) -> None:
-    """Exercise 2.3: compares with :func:`~course_utils.s02_vae.vae.negative_elbo_gaussian`."""
+    """Exercise 2.2: compares with :func:`~course_utils.s02_vae.vae.negative_elbo_gaussian`."""
     x, mu_x, log_var_x, mu_z, log_var_z = _gaussian_case(23)
     ref = vae.negative_elbo_gaussian(x, mu_x, log_var_x, mu_z, log_var_z)
     kl = kl_std_normal(mu_z, log_var_z)
@@ -160,9 +154,7 @@ def check_negative_elbo_gaussian(fn) -> None:
         Mistake(sigma_as_logvar + kl, "log_var_x is log sigma^2, not sigma: sigma^2 = exp(log_var_x)"),
         Mistake((0.5 * (LOG_2PI + log_var_x) + sq / (2 * var**2)).sum(-1) + kl,
                 "the variance is exp(log_var_x), not exp(log_var_x)^2"),
-        Mistake((0.5 * LOG_2PI + log_var_x + sq / (2 * var**2)).sum(-1) + kl,
-                "exp(log_var_x) is the variance sigma^2; the standard deviation (Normal's scale) is "
-                "sigma = exp(log_var_x / 2)"),
+        Mistake((0.5 * LOG_2PI + log_var_x + sq / (2 * var**2)).sum(-1) + kl, PROVIDED_GAUSSIAN),
         Mistake((0.5 * (LOG_2PI + log_var_x) + sq / 2).sum(-1) + kl,
                 "divide the squared error by 2 sigma^2 = 2 exp(log_var_x)"),
         Mistake((0.5 * (LOG_2PI + log_var_x) + sq / (2 * log_var_x)).sum(-1) + kl,
@@ -187,18 +179,26 @@ def check_negative_elbo_gaussian(fn) -> None:
     x1 = mu_x[:2].clone()
     zeros = torch.zeros(2, 4, dtype=F64)
     want = torch.full((2,), 0.5 * 64 * LOG_2PI, dtype=F64) + 0.5 * log_var_x[:2].sum(-1)
+    provided = torch.full((2,), 0.5 * 64 * LOG_2PI, dtype=F64) + log_var_x[:2].sum(-1)
     expect_close(fn(x1, mu_x[:2].clone(), log_var_x[:2].clone(), zeros, zeros.clone()), want,
-                 what="x = mu_x and q(z|x) = p(z) (only the constant and the log-variances remain)")
+                 what="x = mu_x and q(z|x) = p(z) (only the constant and the log-variances remain)",
+                 mistakes=[Mistake(provided, PROVIDED_GAUSSIAN)])
 
 
 @register(
-    "2.4", SECTION, "Negative ELBO with a Bernoulli decoder", 2, "negative_elbo_bernoulli",
-    "-log p(x|z) is the binary cross-entropy between x and p = sigmoid(logits), summed over the pixels of "
-    "each digit; add the KL",
+    "2.3", SECTION, "Negative ELBO with a Bernoulli decoder", 1, "negative_elbo_bernoulli",
+    "the same two terms as exercise 2.2, with the Bernoulli decoder's log-likelihood in place of the "
+    "Gaussian one",
     reference=vae.negative_elbo_bernoulli,
+    hints=(
+        "-log p(x|z) is the binary cross-entropy between x and p = sigmoid(logits), summed over the pixels "
+        "of each digit; torch.nn.functional has a version that takes the logits themselves (stable)",
+        "F.binary_cross_entropy_with_logits(logits, x, reduction='none').sum(-1) + "
+        "0.5 * (log_var_z.exp() + mu_z**2 - 1 - log_var_z).sum(-1)",
+    ),
 )
 def check_negative_elbo_bernoulli(fn) -> None:
-    """Exercise 2.4: compares with :func:`~course_utils.s02_vae.vae.negative_elbo_bernoulli`."""
+    """Exercise 2.3: compares with :func:`~course_utils.s02_vae.vae.negative_elbo_bernoulli`."""
     g = generator(24)
     x = torch.rand(32, 64, generator=g, dtype=F64)
     logits = _randn(g, 32, 64, scale=2.0)
@@ -245,14 +245,175 @@ def check_negative_elbo_bernoulli(fn) -> None:
 
 
 # --------------------------------------------------------------------------------------
+# 2.4 one training step of a VAE (Bernoulli decoder)
+
+
+class _Primed(nn.Sequential):
+    """A Sequential whose parameters hold gradients left over from an earlier backward pass.
+
+    They stay through pickling (the grader sends the arguments to another process, and a
+    parameter's pickle drops its ``.grad``), so a step that forgets ``zero_grad`` shows it
+    in the notebook and in grading alike.
+    """
+
+    def prime(self, g: torch.Generator) -> _Primed:
+        self._leftover = [torch.randn(p.shape, generator=g, dtype=F64) for p in self.parameters()]
+        self._restore()
+        return self
+
+    def _restore(self) -> None:
+        for p, grad in zip(self.parameters(), getattr(self, "_leftover", ()), strict=False):
+            p.grad = grad.clone()
+
+    def __setstate__(self, state) -> None:
+        super().__setstate__(state)
+        self._restore()
+
+
+def _step_nets(seed: int, d: int = 12, j: int = 3, hidden: int = 10):
+    """Identical copies for identical seeds: (encoder, decoder, SGD optimizer, x, eps), all float64."""
+    g = torch.Generator().manual_seed(seed)
+    enc = seeded_module(lambda: _Primed(nn.Linear(d, hidden), nn.Tanh(), nn.Linear(hidden, 2 * j)).to(F64), g)
+    dec = seeded_module(lambda: _Primed(nn.Linear(j, hidden), nn.Tanh(), nn.Linear(hidden, d)).to(F64), g)
+    enc.prime(g)
+    dec.prime(g)
+    opt = torch.optim.SGD([*enc.parameters(), *dec.parameters()], lr=0.5)
+    x = torch.rand(16, d, generator=g, dtype=F64)
+    eps = torch.randn(16, j, generator=g, dtype=F64)
+    return enc, dec, opt, x, eps
+
+
+def _buggy_step(bug: str):
+    """A VAE step with one realistic mistake (for the messages that name it)."""
+
+    def step(encoder, decoder, optimizer, x, eps):
+        if bug != "no zero_grad":
+            optimizer.zero_grad()
+        mu, log_var = encoder(x).chunk(2, -1)
+        scale = {"sigma = log_var": log_var, "sigma = variance": log_var.exp(),
+                 "z = mu": torch.zeros_like(log_var)}.get(bug, torch.exp(0.5 * log_var))
+        z = mu + scale * eps
+        if bug == "z detached":
+            z = z.detach()
+        bce = F.binary_cross_entropy_with_logits(decoder(z), x, reduction="none")
+        recon = bce.mean(-1) if bug == "pixel mean" else bce.sum(-1)
+        kl = kl_std_normal(mu, log_var)
+        per_digit = {"no KL": recon, "KL subtracted": recon - kl}.get(bug, recon + kl)
+        loss = per_digit.sum() if bug == "batch sum" else per_digit.mean()
+        if bug == "ascent":
+            loss = -loss
+        loss.backward()
+        optimizer.step()
+        return (-loss if bug == "ascent" else loss).detach()
+
+    return step
+
+
+STEP_BUGS = {
+    "no zero_grad": "gradients accumulate: the parameters moved by this step's gradient plus the one left over "
+                    "from the previous step (clear them before backward)",
+    "KL subtracted": "-ELBO = -log p(x|z) + KL: the KL is added (your step pushes q(z|x) away from the prior)",
+    "no KL": "you are missing the KL term D_KL(q(z|x) || p(z)): without it the encoder is a plain "
+             "autoencoder's",
+    "pixel mean": "sum -log p(x|z) over the pixels of each digit (independent pixels multiply), do not average "
+                  "them: the mean weighs the reconstruction D times less than the KL",
+    "batch sum": "average the loss over the batch: the sum makes every step B times larger",
+    "sigma = log_var": "log_var is log sigma^2, not sigma: sigma = exp(log_var / 2)",
+    "sigma = variance": "exp(log_var) is the variance sigma^2: scale eps by the standard deviation",
+    "z = mu": "z = mu is no sample: use the given eps (the reparametrized sample), or the encoder's variance "
+              "learns from the KL alone",
+    "z detached": "no gradient reaches the encoder through z: do not detach the sample (that is what the "
+                  "reparametrization is for)",
+    "ascent": "sign slip: minimise -ELBO (gradient descent on the loss), or the step climbs the loss",
+}
+
+
+def _flat(state: dict) -> Tensor:
+    return torch.cat([to_plain_tensor(t, "a parameter").flatten() for t in state.values()])
+
+
+@register(
+    "2.4", SECTION, "One training step of a VAE", 4, "vae_step",
+    "chain what you have built: encode, sample z with the given noise, decode, the loss of exercise 2.3 "
+    "averaged over the batch, then one optimizer step",
+    reference=vae.vae_step, kind="training-step",
+    hints=(
+        "the encoder's output holds mu_z and log_var_z side by side (.chunk(2, -1)); z must be built from "
+        "them and from eps so that the gradient reaches the encoder; the decoder's output is the logits",
+        "the order of a PyTorch step: optimizer.zero_grad(), loss.backward(), optimizer.step(); the loss is "
+        "one number, the batch mean of the per-digit -ELBO (a sum over pixels plus a sum over latent "
+        "dimensions); return it detached",
+        "optimizer.zero_grad(); mu, log_var = encoder(x).chunk(2, -1); z = mu + torch.exp(0.5 * log_var) * eps; "
+        "loss = (F.binary_cross_entropy_with_logits(decoder(z), x, reduction='none').sum(-1) + "
+        "0.5 * (log_var.exp() + mu**2 - 1 - log_var).sum(-1)).mean(); loss.backward(); optimizer.step(); "
+        "return loss.detach()",
+    ),
+)
+def check_vae_step(fn) -> None:
+    """Exercise 2.4: compares with :func:`~course_utils.s02_vae.vae.vae_step`.
+
+    On a tiny seeded encoder and decoder (12 pixels, J = 3, float64) with plain SGD, so that every
+    parameter's change is exactly -lr times its gradient: the student's step and the reference's run
+    on identical copies, and every parameter after the step and the returned loss must agree.
+    The networks start with gradients left over from an earlier pass, as in a training loop.
+    """
+    g = generator(204)
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=g))
+    enc0, dec0, *_ = _step_nets(seed)
+    before = torch.cat([_flat(enc0.state_dict()), _flat(dec0.state_dict())])
+    ref_enc, ref_dec, ref_opt, *_ = ref_args = _step_nets(seed)
+    ref_loss = vae.vae_step(*ref_args)
+    ref_after = torch.cat([_flat(ref_enc.state_dict()), _flat(ref_dec.state_dict())])
+    mistakes_params, mistakes_loss = [], []
+    for bug, says in STEP_BUGS.items():
+        enc, dec, opt, xb, eb = _step_nets(seed)
+        loss = _buggy_step(bug)(enc, dec, opt, xb, eb)
+        mistakes_params.append(Mistake(torch.cat([_flat(enc.state_dict()), _flat(dec.state_dict())]) - before, says))
+        mistakes_loss.append(Mistake(loss, says))
+    n_enc = _flat(enc0.state_dict()).numel()
+
+    value, after = call_with_state(fn, *_step_nets(seed))
+    if not isinstance(after, (tuple, list)) or len(after) != 5 or not all(isinstance(a, dict) for a in after[:2]):
+        raise CheckFailed("could not read the networks back after your step")
+    if any(set(a) != set(m.state_dict()) for a, m in zip(after[:2], (enc0, dec0), strict=True)):
+        raise CheckFailed("your step changed the networks' structure: update their parameters only")
+    got_after = torch.cat([_flat(after[0]), _flat(after[1])])
+    what = "a tiny VAE (12 pixels, J = 3, 16 digits), plain SGD (lr 0.5)"
+    if bool(torch.equal(got_after, before)):
+        raise CheckFailed(f"on {what}: no parameter moved: backpropagate the loss, then call optimizer.step()")
+    if bool(torch.equal(got_after[:n_enc], before[:n_enc])):
+        raise CheckFailed(f"on {what}: the decoder moved but the encoder did not: build z from the encoder's "
+                          "mu and log_var (not detached) and add the KL term")
+    delta = got_after - before
+    try:
+        expect_close(delta, ref_after - before, what=f"{what}: every parameter's change in one step",
+                     mistakes=mistakes_params, rtol=1e-4, atol=1e-9)
+    except CheckFailed:
+        _, again = call_with_state(fn, *_step_nets(seed))
+        if isinstance(again, (tuple, list)) and len(again) == 5 and all(isinstance(a, dict) for a in again[:2]):
+            if not torch.equal(torch.cat([_flat(again[0]), _flat(again[1])]), got_after):
+                raise CheckFailed(f"on {what}: two identical calls moved the parameters differently: your step "
+                                  "draws its own noise; use the eps it is given") from None
+        raise
+    expect_close(value, ref_loss, what=f"{what}: the returned loss (the batch mean of -ELBO before the step)",
+                 mistakes=mistakes_loss, rtol=1e-6, atol=1e-9)
+
+
+# --------------------------------------------------------------------------------------
 # 2.5 nearest-codeword quantization with the straight-through gradient
 
 
 @register(
     "2.5", SECTION, "Nearest-codeword quantization, straight-through", 2, "quantize",
-    "squared distances from every z_e vector to every codeword, the nearest index, then a z_q whose "
-    "value is the codeword but whose gradient goes to z_e alone (none to the codebook)",
+    "the nearest codeword of each vector, then a z_q whose value is that codeword but whose gradient "
+    "goes to z_e alone (none to the codebook)",
     reference=vq.quantize,
+    hints=(
+        "squared distances from every z_e vector to every codeword: broadcast z_e.unsqueeze(-2) (..., 1, C) "
+        "against the codebook (K, C), sum over the last axis, then argmin over the K codewords",
+        "a value that is e_k with the derivative of z_e: add to z_e a correction that carries no gradient, "
+        "z_q = z_e + (e_k - z_e).detach()",
+    ),
 )
 def check_quantize(fn) -> None:
     """Exercise 2.5: compares with :func:`~course_utils.s02_vae.vq.quantize`."""
@@ -314,6 +475,13 @@ def check_quantize(fn) -> None:
     "three squared norms (summed over features, averaged over the batch); .detach() is the stop-gradient sg, "
     "and z_q is the codebook row of each index",
     reference=vq.vq_loss,
+    hints=(
+        "each term must train only what the slide says: the reconstruction term the decoder (and, through "
+        "x_rec, everything before it), the codebook term the codewords, the commitment term the encoder; "
+        "detach whatever must not move",
+        "recon = ((x - x_rec)**2).sum() / B; codebook_term = ((z_e.detach() - z_q)**2).sum() / B; "
+        "commitment = beta * ((z_e - z_q.detach())**2).sum() / B, with z_q = codebook[indices] and B the batch",
+    ),
 )
 def check_vq_loss(fn) -> None:
     """Exercise 2.6: compares with :func:`~course_utils.s02_vae.vq.vq_loss`."""

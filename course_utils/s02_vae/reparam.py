@@ -11,8 +11,11 @@ Taught in notebook ``02_vae``. For :math:`q = \mathcal N(\mu, \sigma^2)` and a f
 
 with :math:`\nabla_\mu \log q = \epsilon / \sigma`, :math:`\nabla_\sigma \log q = (\epsilon^2 - 1)/\sigma`
 and :math:`\nabla_{\mu,\sigma}(\mu + \sigma\epsilon) = (1, \epsilon)`, where
-:math:`\epsilon = (z - \mu)/\sigma`. Both are unbiased; the pathwise one usually has a far
-smaller variance because it uses f', not only f.
+:math:`\epsilon = (z - \mu)/\sigma`. Both are unbiased. The pathwise one often has a far smaller
+variance because it uses f', not only f, but not always: for a wiggly f (sin 2z) and a wide q the
+score function wins (:func:`variance_ratio_table` measures both). Subtracting a baseline b from f
+(a control variate, :math:`E_q[(f(z) - b)\nabla \log q] = E_q[f\,\nabla\log q]` since
+:math:`E_q[\nabla \log q] = 0`) lowers the score function's variance when b is close to f.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..core.threads import one_thread
 from ..core.validation import as_tensor, check_positive, check_same_shape
 
 __all__ = [
@@ -34,6 +38,8 @@ __all__ = [
     "pathwise_grad",
     "EstimatorRace",
     "estimator_race",
+    "VarianceRow",
+    "variance_ratio_table",
 ]
 
 
@@ -51,8 +57,6 @@ def reparametrize(mu, log_var, eps) -> Tensor:
 
     Returns:
         z, the broadcast shape of ``mu`` and ``eps``.
-
-    Graded in exercise 2.1 (notebook ``02_vae``).
     """
     mu, log_var, eps = as_tensor(mu, "mu"), as_tensor(log_var, "log_var"), as_tensor(eps, "eps")
     check_same_shape(mu, log_var, "mu", "log_var")
@@ -132,7 +136,7 @@ def score_function_grad(f: Callable[[Tensor], Tensor], mu, sigma, eps) -> Tensor
     Returns:
         Shape (..., 2): the estimates of :math:`(\partial_\mu, \partial_\sigma)`.
 
-    Graded in exercise 2.2 (notebook ``02_vae``).
+    Graded in exercise 2.1 (notebook ``02_vae``).
     """
     mu, sigma, eps = _check_mu_sigma(mu, sigma, eps)
     fz = f(mu + sigma * eps)
@@ -196,3 +200,54 @@ def estimator_race(function: str, mu: float, sigma: float, n: int, repeats: int 
         torch.tensor(tf.grad(mu, sigma), dtype=torch.float64),
         n,
     )
+
+
+@dataclass(frozen=True)
+class VarianceRow:
+    """Per-sample variances of the two estimators for one (f, mu, sigma); the ratios are independent of N.
+
+    Attributes:
+        function, mu, sigma: the case.
+        score, pathwise, score_baseline: variances of one sample's estimate, shape (2,) (d/dmu, d/dsigma);
+            ``score_baseline`` subtracts the baseline b = E_q[f] from f.
+    """
+
+    function: str
+    mu: float
+    sigma: float
+    score: Tensor
+    pathwise: Tensor
+    score_baseline: Tensor
+
+    def ratio(self, baseline: bool = False) -> Tensor:
+        """Var(score function) / Var(reparametrized), shape (2,)."""
+        return (self.score_baseline if baseline else self.score) / self.pathwise
+
+
+def variance_ratio_table(functions=tuple(TEST_FUNCTIONS), mu: float = 0.5, sigmas=(0.25, 0.5, 1.0, 2.0),
+                         draws: int = 20_000, seed: int = 0) -> list[VarianceRow]:
+    r"""Measure which estimator has the smaller variance, for each test function and sigma.
+
+    Each row estimates the variance of a one-sample estimate (N = 1) from ``draws`` draws; an
+    average of N samples divides both variances by N, so their ratio holds at every N.
+    """
+    g = torch.Generator().manual_seed(seed)
+    eps = torch.randn(draws, generator=g, dtype=torch.float64)
+    with one_thread():
+        return _variance_rows(functions, mu, sigmas, eps)
+
+
+def _variance_rows(functions, mu, sigmas, eps) -> list[VarianceRow]:
+    rows = []
+    for name in functions:
+        tf = TEST_FUNCTIONS[name]
+        for sigma in sigmas:
+            eps_n = eps.unsqueeze(-1)  # draws estimates of N = 1 sample each
+            b = tf.mean(mu, sigma)
+            rows.append(VarianceRow(
+                name, float(mu), float(sigma),
+                score_function_grad(tf.f, mu, sigma, eps_n).var(0),
+                pathwise_grad(tf.df, mu, sigma, eps_n).var(0),
+                score_function_grad(lambda z, f=tf.f, b=b: f(z) - b, mu, sigma, eps_n).var(0),
+            ))
+    return rows

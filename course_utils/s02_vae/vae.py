@@ -16,7 +16,8 @@ Two decoders:
 - Bernoulli: :math:`\log p(x|z) = \sum_j \big[x_j \log p_j + (1 - x_j) \log(1 - p_j)\big]`,
   :math:`p_j = \mathrm{sigmoid}(\text{logit}_j)`.
 
-Shapes: digits are (batch, D) with D = 64 pixels, latents (batch, J).
+Shapes: digits are (batch, D) with D = 64 pixels, latents (batch, J) (the lecture's letters:
+D counts the pixels, J the latent dimensions).
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ __all__ = [
     "bernoulli_log_likelihood",
     "negative_elbo_gaussian",
     "negative_elbo_bernoulli",
+    "vae_step",
+    "sgd_with_vae_step",
+    "LatentUsage",
+    "latent_usage",
     "VAE",
     "TrainingRun",
     "train_vae",
@@ -137,7 +142,7 @@ def negative_elbo_gaussian(x, mu_x, log_var_x, mu_z, log_var_z) -> Tensor:
     Returns:
         Shape (batch,).
 
-    Graded in exercise 2.3 (notebook ``02_vae``).
+    Graded in exercise 2.2 (notebook ``02_vae``). The exercise hands out a copy with one mistake to fix.
     """
     return -gaussian_log_likelihood(x, mu_x, log_var_x) + kl_std_normal(mu_z, log_var_z)
 
@@ -152,9 +157,64 @@ def negative_elbo_bernoulli(x, logits, mu_z, log_var_z) -> Tensor:
     Returns:
         Shape (batch,).
 
-    Graded in exercise 2.4 (notebook ``02_vae``).
+    Graded in exercise 2.3 (notebook ``02_vae``).
     """
     return -bernoulli_log_likelihood(x, logits) + kl_std_normal(mu_z, log_var_z)
+
+
+def vae_step(encoder: nn.Module, decoder: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor,
+             eps: Tensor) -> Tensor:
+    r"""One training step of a VAE with a Bernoulli decoder: a step of gradient descent on :math:`-V_L`.
+
+    1. encode: ``encoder(x)`` has shape (batch, 2J); its first J columns are :math:`\mu_z`, its last J
+       :math:`\log\sigma_z^2`;
+    2. reparametrize with the given noise: :math:`z = \mu_z + \sigma_z \odot \epsilon`;
+    3. decode: ``decoder(z)`` gives the logits, shape (batch, D);
+    4. the loss is the batch mean of :math:`-V_L = -\log p_\theta(x|z) + D_{KL}(q_\phi(z|x) \| p(z))`
+       (sums over the D pixels and the J latent dimensions; :func:`negative_elbo_bernoulli`);
+    5. clear the old gradients, backpropagate, and let the optimizer step (the slides' training loop:
+       :math:`\theta \leftarrow \theta + \text{lr}\,\nabla_\theta V_L`, i.e. descent on :math:`-V_L`).
+
+    Args:
+        encoder: x (batch, D) -> (batch, 2J).
+        decoder: z (batch, J) -> logits (batch, D).
+        optimizer: holds the parameters of both networks.
+        x: digits in [0, 1], shape (batch, D).
+        eps: standard normal noise, shape (batch, J).
+
+    Returns:
+        The loss that was minimised (before the step), a 0-dim tensor without gradient.
+
+    Graded in exercise 2.4 (notebook ``02_vae``).
+    """
+    optimizer.zero_grad()
+    mu, log_var = encoder(x).chunk(2, -1)
+    z = mu + torch.exp(0.5 * log_var) * eps
+    loss = negative_elbo_bernoulli(x, decoder(z), mu, log_var).mean()
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def sgd_with_vae_step(x: Tensor, steps: int = 40, lr: float = 0.05, latent_dim: int = 8, batch_size: int = 128,
+                      seed: int = 0) -> Tensor:
+    """A fresh Bernoulli-decoder :class:`VAE` trained by ``steps`` calls of :func:`vae_step` with plain SGD.
+
+    Minibatches of ``batch_size`` rows of ``x`` (drawn with replacement) and their noise follow ``seed``.
+
+    Returns:
+        The loss of each step (batch mean of -ELBO, nats per digit), shape (steps,).
+    """
+    model = VAE(latent_dim, likelihood="bernoulli", n_pixels=x.shape[1], seed=seed).to(x.dtype)
+    sgd = torch.optim.SGD([*model.encoder.parameters(), *model.decoder.parameters()], lr=lr)
+    g = torch.Generator().manual_seed(seed)
+    losses = []
+    with one_thread():
+        for _ in range(steps):
+            batch = x[torch.randint(len(x), (batch_size,), generator=g)]
+            eps = torch.randn(batch_size, latent_dim, generator=g, dtype=x.dtype)
+            losses.append(float(vae_step(model.encoder, model.decoder, sgd, batch, eps)))
+    return torch.tensor(losses)
 
 
 class VAE(nn.Module):
@@ -236,6 +296,35 @@ class VAE(nn.Module):
         g = torch.Generator().manual_seed(seed)
         dtype = next(self.parameters()).dtype
         return self.mean(torch.randn(n, self.latent_dim, generator=g, dtype=dtype))
+
+
+@dataclass(frozen=True)
+class LatentUsage:
+    r"""How much each latent dimension of an encoder tells about x, on a set of digits (each shape (J,)).
+
+    Attributes:
+        kl: the mean over the digits of each dimension's KL term, in nats,
+            :math:`\frac1B \sum_b \tfrac12(\sigma_{bj}^2 + \mu_{bj}^2 - 1 - \log\sigma_{bj}^2)`. Close to 0:
+            :math:`q(z_j|x) \approx p(z_j)` for every digit, the dimension carries no information about x.
+        spread: :math:`\mathrm{Var}_x[\mu_j(x)]`, how far apart the posterior means of different digits are.
+        noise: :math:`E_x[\sigma_j^2(x)]`, the posterior variance: the noise the sample adds to the mean.
+    """
+
+    kl: Tensor
+    spread: Tensor
+    noise: Tensor
+
+    def active(self, threshold: float = 0.01) -> Tensor:
+        """The "active units" test of Burda et al. (2016): spread > threshold, shape (J,) of bools."""
+        return self.spread > threshold
+
+
+@torch.no_grad()
+def latent_usage(model: VAE, x: Tensor) -> LatentUsage:
+    """Each latent dimension's KL, spread of posterior means and posterior noise on the digits ``x``."""
+    with one_thread():
+        mu, log_var = model.encode(x)
+        return LatentUsage(0.5 * (log_var.exp() + mu**2 - 1 - log_var).mean(0), mu.var(0), log_var.exp().mean(0))
 
 
 @dataclass

@@ -1,9 +1,9 @@
 r"""VQ-VAE: a codebook, nearest-codeword quantization, the straight-through gradient and the
 three-term loss (lecture: "Learning discrete distributions: VQ-VAE").
 
-Taught in notebook ``02_vae``. The encoder gives :math:`z_e(x)`: M vectors of dimension D per
-digit, shape (batch, M, D). Each is replaced by its nearest codeword of a codebook
-:math:`e \in \mathbb R^{K \times D}`: :math:`k = \arg\min_k \|z_e - e_k\|^2`,
+Taught in notebook ``02_vae``. The encoder gives :math:`z_e(x)`: M vectors of dimension C per
+digit, shape (batch, M, C). Each is replaced by its nearest codeword of a codebook
+:math:`e \in \mathbb R^{K \times C}`: :math:`k = \arg\min_k \|z_e - e_k\|^2`,
 :math:`z_q = e_k`. The argmin has no gradient, so the decoder's gradient with respect to
 :math:`z_q` is copied to :math:`z_e` (straight-through): :math:`z_q = z_e + sg(e_k - z_e)`.
 The loss of the slide, with sg the stop-gradient (``.detach()``):
@@ -66,9 +66,9 @@ class VQTerms(NamedTuple):
 def _check_codebook(z_e, codebook) -> tuple[Tensor, Tensor]:
     z_e, codebook = as_tensor(z_e, "z_e"), as_tensor(codebook, "codebook")
     if codebook.ndim != 2 or codebook.shape[0] == 0:
-        raise ValueError(f"codebook must have shape (K, D) with K >= 1 codewords, got {tuple(codebook.shape)}")
+        raise ValueError(f"codebook must have shape (K, C) with K >= 1 codewords, got {tuple(codebook.shape)}")
     if z_e.ndim < 1 or z_e.shape[-1] != codebook.shape[1]:
-        raise ValueError(f"z_e must have shape (..., D) with D = {codebook.shape[1]} (the codewords' size), "
+        raise ValueError(f"z_e must have shape (..., C) with C = {codebook.shape[1]} (the codewords' size), "
                          f"got {tuple(z_e.shape)}")
     return z_e, codebook
 
@@ -77,8 +77,8 @@ def nearest_codeword(z_e, codebook) -> Tensor:
     r""":math:`k = \arg\min_k \|z_e - e_k\|^2` for every vector of ``z_e``.
 
     Args:
-        z_e: encoder outputs, shape (..., D).
-        codebook: codewords, shape (K, D).
+        z_e: encoder outputs, shape (..., C).
+        codebook: codewords, shape (K, C).
 
     Returns:
         Indices, shape (...), int64.
@@ -98,8 +98,8 @@ def quantize(z_e, codebook) -> Quantized:
     :func:`vq_loss` trains it).
 
     Args:
-        z_e: encoder outputs, shape (..., D).
-        codebook: codewords, shape (K, D).
+        z_e: encoder outputs, shape (..., C).
+        codebook: codewords, shape (K, C).
 
     Returns:
         :class:`Quantized` (z_q of z_e's shape, indices of shape z_e.shape[:-1]).
@@ -127,10 +127,10 @@ def vq_loss(x, x_rec, z_e, codebook, indices, beta: float = 0.25) -> VQTerms:
     the codebook term reaches the codebook).
 
     Args:
-        x: data, shape (batch, P).
-        x_rec: the decoder's output Dec(z_q), shape (batch, P).
-        z_e: encoder outputs, shape (batch, ..., D).
-        codebook: codewords, shape (K, D).
+        x: data, shape (batch, D).
+        x_rec: the decoder's output Dec(z_q), shape (batch, D).
+        z_e: encoder outputs, shape (batch, ..., C).
+        codebook: codewords, shape (K, C).
         indices: the chosen codewords, shape z_e.shape[:-1].
         beta: the commitment weight (the VQ-VAE paper uses 0.25).
 
@@ -164,10 +164,10 @@ def perplexity(counts: Tensor) -> float:
 
 
 class VQVAE(nn.Module):
-    r"""A small VQ-VAE for 8x8 digits: M latent vectors of size D per digit, one shared codebook of K codewords.
+    r"""A small VQ-VAE for 8x8 digits: M latent vectors of size C per digit, one shared codebook of K codewords.
 
-    Encoder: x (batch, P) -> :math:`z_e` (batch, M, D); quantizer -> :math:`z_q` (batch, M, D);
-    decoder: :math:`z_q` -> pixel means in (0, 1), shape (batch, P).
+    Encoder: x (batch, D) -> :math:`z_e` (batch, M, C); quantizer -> :math:`z_q` (batch, M, C);
+    decoder: :math:`z_q` -> pixel means in (0, 1), shape (batch, D).
     The codebook starts as K encoder outputs of random training digits (``init_codebook``),
     or as random vectors of scale ``init_scale`` (far from the encoder's outputs when large:
     codewords that are never nearest get no gradient and stay dead).
@@ -193,15 +193,15 @@ class VQVAE(nn.Module):
         self.codebook.copy_(z[torch.randperm(len(z), generator=g)[: self.n_codes]])
 
     def encode(self, x: Tensor) -> Tensor:
-        """x (batch, P) -> z_e (batch, M, D)."""
+        """x (batch, D) -> z_e (batch, M, C)."""
         return self.encoder(x).reshape(len(x), self.n_positions, self.code_dim)
 
     def decode(self, z_q: Tensor) -> Tensor:
-        """z_q (batch, M, D) -> pixel means (batch, P)."""
+        """z_q (batch, M, C) -> pixel means (batch, D)."""
         return self.decoder(z_q.reshape(len(z_q), -1))
 
     def decode_codes(self, indices: Tensor) -> Tensor:
-        """Codeword indices (batch, M) -> pixel means (batch, P)."""
+        """Codeword indices (batch, M) -> pixel means (batch, D)."""
         return self.decode(self.codebook[indices])
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -274,7 +274,7 @@ def train_vqvae(x: Tensor, n_positions: int = 4, code_dim: int = 2, n_codes: int
     start = time.perf_counter()
     with one_thread():
         fit(model, loss_fn, minibatches(x, batch_size, seed), steps, lr=lr, progress=progress,
-            desc=f"VQ-VAE (K={n_codes}, M={n_positions}, D={code_dim})", max_seconds=max_seconds)
+            desc=f"VQ-VAE (K={n_codes}, M={n_positions}, C={code_dim})", max_seconds=max_seconds)
     seconds = time.perf_counter() - start
     model.eval()
     return VQRun(model, *(torch.tensor(h) for h in hist), beta=float(beta), seconds=seconds)

@@ -21,79 +21,28 @@ LOG_2PI = math.log(2 * math.pi)
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py: small tensors, busy CPUs
 
 
-def test_section_02_has_the_six_exercises():
-    assert [(e.id, e.function, e.points) for e in exercises("02")] == [
-        ("2.1", "reparametrize", 1),
-        ("2.2", "score_function_grad", 2),
-        ("2.3", "negative_elbo_gaussian", 2),
-        ("2.4", "negative_elbo_bernoulli", 2),
-        ("2.5", "quantize", 2),
-        ("2.6", "vq_loss", 2),
+def test_section_02_has_the_six_exercises_and_most_points_beyond_warm_ups():
+    ex = exercises("02")
+    assert [(e.id, e.function, e.points, e.kind) for e in ex] == [
+        ("2.1", "score_function_grad", 2, "build"),
+        ("2.2", "negative_elbo_gaussian", 2, "find-the-bug"),
+        ("2.3", "negative_elbo_bernoulli", 1, "warm-up"),
+        ("2.4", "vae_step", 4, "training-step"),
+        ("2.5", "quantize", 2, "warm-up"),
+        ("2.6", "vq_loss", 2, "warm-up"),
     ]
+    assert sum(e.points for e in ex if e.kind != "warm-up") >= 0.5 * sum(e.points for e in ex)
+
+
+def test_every_exercise_has_tiered_hints_and_only_the_last_gives_the_formula():
+    for e in exercises("02"):
+        assert len(e.hints) >= 2, e.id
+        for tier in e.tiers[:-1]:
+            assert "eps / sigma" not in tier and "exp(0.5 * log_var" not in tier, (e.id, tier)
 
 
 # --------------------------------------------------------------------------------------
-# 2.1 reparametrize
-
-
-def rep_hand(mu, log_var, eps):
-    return mu + torch.exp(0.5 * log_var) * eps
-
-
-def rep_sqrt(mu, log_var, eps):
-    return torch.addcmul(mu, log_var.exp().sqrt(), eps)
-
-
-def rep_rsample(mu, log_var, eps):  # same noise through torch.distributions' affine map
-    std = torch.exp(log_var / 2)
-    return Normal(mu, std).mean + Normal(mu, std).stddev * eps
-
-
-def rep_float32(mu, log_var, eps):
-    return (mu.float() + (0.5 * log_var.float()).exp() * eps.float()).double()
-
-
-REP_RIGHT = [
-    rep_hand,
-    rep_sqrt,
-    rep_rsample,
-    rep_float32,
-]
-
-
-@pytest.mark.parametrize("fn", REP_RIGHT)
-def test_2_1_correct_alternatives_pass(fn):
-    assert_passes("2.1", fn)
-
-
-@pytest.mark.parametrize("fn", REP_RIGHT)
-def test_2_1_correct_alternatives_pass_under_many_secrets(fn):
-    assert_passes_for_secrets("2.1", fn, n=50)
-
-
-REP_WRONG = {
-    "log_var as sigma": (lambda m, lv, e: m + lv * e, "not sigma"),
-    "variance as sigma": (lambda m, lv, e: m + lv.exp() * e, "standard deviation"),
-    "sign of the exponent": (lambda m, lv, e: m + torch.exp(-0.5 * lv) * e, "sign slip"),
-    "detached": (lambda m, lv, e: (m + torch.exp(0.5 * lv) * e).detach(), "no gradient"),
-    "own noise": (lambda m, lv, e: m + torch.exp(0.5 * lv) * torch.randn_like(m), None),
-    "sqrt of log_var": (lambda m, lv, e: m + lv.sqrt() * e, "not sigma^2"),
-    "mu scales, sigma shifts": (lambda m, lv, e: m * e + torch.exp(0.5 * lv), "mu shifts and sigma scales"),
-    "mu detached": (lambda m, lv, e: m.detach() + torch.exp(0.5 * lv) * e, "no gradient reaches mu"),
-    "sigma detached (right value, no gradient to log_var)": (
-        lambda m, lv, e: m + torch.exp(0.5 * lv).detach() * e, "no gradient reaches mu and log_var"),
-}
-
-
-@pytest.mark.parametrize("name", list(REP_WRONG))
-def test_2_1_wrong_answers_fail(name):
-    fn, hint = REP_WRONG[name]
-    assert_fails("2.1", fn, hint)
-    assert_fails_for_secrets("2.1", fn, n=5, hint=hint)
-
-
-# --------------------------------------------------------------------------------------
-# 2.2 score_function_grad
+# 2.1 score_function_grad
 
 
 def sf_log_prob(f, mu, sigma, eps):
@@ -136,13 +85,13 @@ SF_RIGHT = [
 
 
 @pytest.mark.parametrize("fn", [sf_log_prob, *SF_RIGHT])  # sf_log_prob (one autograd call per sample) once only
-def test_2_2_correct_alternatives_pass(fn):
-    assert_passes("2.2", fn)
+def test_2_1_correct_alternatives_pass(fn):
+    assert_passes("2.1", fn)
 
 
 @pytest.mark.parametrize("fn", SF_RIGHT)
-def test_2_2_correct_alternatives_pass_under_many_secrets(fn):
-    assert_passes_for_secrets("2.2", fn, n=50)
+def test_2_1_correct_alternatives_pass_under_many_secrets(fn):
+    assert_passes_for_secrets("2.1", fn, n=50)
 
 
 def _sf(mu_score, sigma_score, reduce=torch.mean):
@@ -167,14 +116,14 @@ SF_WRONG = {
 
 
 @pytest.mark.parametrize("name", list(SF_WRONG))
-def test_2_2_wrong_answers_fail(name):
+def test_2_1_wrong_answers_fail(name):
     fn, hint = SF_WRONG[name]
-    assert_fails("2.2", fn, hint)
-    assert_fails_for_secrets("2.2", fn, n=5, hint=hint)
+    assert_fails("2.1", fn, hint)
+    assert_fails_for_secrets("2.1", fn, n=5, hint=hint)
 
 
 # --------------------------------------------------------------------------------------
-# 2.3 negative_elbo_gaussian
+# 2.2 negative_elbo_gaussian (find the bug)
 
 
 def kl_dist(mu_z, log_var_z):
@@ -205,13 +154,13 @@ G_RIGHT = [
 
 
 @pytest.mark.parametrize("fn", G_RIGHT)
-def test_2_3_correct_alternatives_pass(fn):
-    assert_passes("2.3", fn)
+def test_2_2_correct_alternatives_pass(fn):
+    assert_passes("2.2", fn)
 
 
 @pytest.mark.parametrize("fn", G_RIGHT)
-def test_2_3_correct_alternatives_pass_under_many_secrets(fn):
-    assert_passes_for_secrets("2.3", fn, n=50)
+def test_2_2_correct_alternatives_pass_under_many_secrets(fn):
+    assert_passes_for_secrets("2.2", fn, n=50)
 
 
 def _nll_terms(x, mu_x, log_var_x):
@@ -252,19 +201,54 @@ G_WRONG = {
         "not exp(log_var_x)^2"),
     "Normal's scale given the variance exp(log_var_x)": (
         lambda x, m, lv, mz, lvz: -Normal(m, lv.exp()).log_prob(x).sum(-1) + kl_dist(mz, lvz),
-        "the standard deviation (Normal's scale) is sigma = exp(log_var_x / 2)"),
+        "this is still the provided function's behaviour"),
 }
 
 
 @pytest.mark.parametrize("name", list(G_WRONG))
-def test_2_3_wrong_answers_fail(name):
+def test_2_2_wrong_answers_fail(name):
     fn, hint = G_WRONG[name]
-    assert_fails("2.3", fn, hint)
-    assert_fails_for_secrets("2.3", fn, n=5, hint=hint)
+    assert_fails("2.2", fn, hint)
+    assert_fails_for_secrets("2.2", fn, n=5, hint=hint)
 
 
+
+
+def _provided_gaussian():
+    """The find-the-bug function exactly as the exercise notebook hands it out (its STUB region)."""
+    from course_tools import ROOT
+
+    source = (ROOT / "notebooks" / "02_vae.py").read_text()
+    cell = source[source.index('exercise="2.2"'):]
+    header = cell[cell.index("def negative_elbo_gaussian"):cell.index("    \"\"\"")]
+    body = cell[cell.index("### BEGIN STUB") + len("### BEGIN STUB"):cell.index("    ### END STUB")]
+    namespace = {"torch": torch, "math": math}
+    exec(header + body, namespace)  # noqa: S102 - the course's own notebook source
+    return namespace["negative_elbo_gaussian"]
+
+
+def test_2_2_the_provided_function_fails_and_is_recognised():
+    fn = _provided_gaussian()
+    assert_fails("2.2", fn, "this is still the provided function's behaviour")
+    assert_fails_for_secrets("2.2", fn, n=5, hint="provided function's behaviour")
+
+
+def test_2_2_the_provided_function_is_wrong_by_the_log_variance_only():
+    """An independent oracle: torch.distributions with sigma^2 = exp(log_var_x) as its scale gives the
+    provided function's value, with sigma = exp(log_var_x / 2) the reference's."""
+    from course_utils.s02_vae import vae
+
+    g = torch.Generator().manual_seed(0)
+    x, mu_x = torch.rand(4, 64, generator=g, dtype=torch.float64), torch.rand(4, 64, generator=g, dtype=torch.float64)
+    log_var_x = -2 + 0.5 * torch.randn(4, 64, generator=g, dtype=torch.float64)
+    mu_z, log_var_z = torch.randn(4, 3, generator=g, dtype=torch.float64), torch.zeros(4, 3, dtype=torch.float64)
+    kl = kl_dist(mu_z, log_var_z)
+    torch.testing.assert_close(_provided_gaussian()(x, mu_x, log_var_x, mu_z, log_var_z),
+                               -Normal(mu_x, log_var_x.exp()).log_prob(x).sum(-1) + kl)
+    torch.testing.assert_close(vae.negative_elbo_gaussian(x, mu_x, log_var_x, mu_z, log_var_z),
+                               -Normal(mu_x, (0.5 * log_var_x).exp()).log_prob(x).sum(-1) + kl)
 # --------------------------------------------------------------------------------------
-# 2.4 negative_elbo_bernoulli
+# 2.3 negative_elbo_bernoulli
 
 
 def neg_elbo_b_dist(x, logits, mu_z, log_var_z):
@@ -301,13 +285,13 @@ B_RIGHT = [
 
 
 @pytest.mark.parametrize("fn", B_RIGHT)
-def test_2_4_correct_alternatives_pass(fn):
-    assert_passes("2.4", fn)
+def test_2_3_correct_alternatives_pass(fn):
+    assert_passes("2.3", fn)
 
 
 @pytest.mark.parametrize("fn", B_RIGHT)
-def test_2_4_correct_alternatives_pass_under_many_secrets(fn):
-    assert_passes_for_secrets("2.4", fn, n=50)
+def test_2_3_correct_alternatives_pass_under_many_secrets(fn):
+    assert_passes_for_secrets("2.3", fn, n=50)
 
 
 def _bce(x, logits, **kw):
@@ -338,10 +322,158 @@ B_WRONG = {
 
 
 @pytest.mark.parametrize("name", list(B_WRONG))
-def test_2_4_wrong_answers_fail(name):
+def test_2_3_wrong_answers_fail(name):
     fn, hint = B_WRONG[name]
-    assert_fails("2.4", fn, hint)
-    assert_fails_for_secrets("2.4", fn, n=5, hint=hint)
+    assert_fails("2.3", fn, hint)
+    assert_fails_for_secrets("2.3", fn, n=5, hint=hint)
+
+
+# --------------------------------------------------------------------------------------
+# 2.4 vae_step (training step)
+
+
+def step_by_hand(encoder, decoder, optimizer, x, eps):
+    """Bernoulli log-likelihood by torch.distributions, KL by kl_divergence, loss returned as a float."""
+    optimizer.zero_grad()
+    h = encoder(x)
+    j = h.shape[-1] // 2
+    mu, log_var = h[:, :j], h[:, j:]
+    z = mu + (log_var / 2).exp() * eps
+    nll = -Bernoulli(logits=decoder(z), validate_args=False).log_prob(x).sum(-1)
+    loss = (nll + kl_dist(mu, log_var)).mean()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def step_rsample_sum(encoder, decoder, optimizer, x, eps):
+    """The loss summed then divided by the batch; zero_grad on the modules; gradients by autograd.grad."""
+    params = [*encoder.parameters(), *decoder.parameters()]
+    for p in params:
+        p.grad = None
+    mu, log_var = encoder(x).chunk(2, dim=1)
+    std = torch.exp(0.5 * log_var)
+    z = torch.addcmul(mu, std, eps)
+    total = F.binary_cross_entropy_with_logits(decoder(z), x, reduction="sum") + neg_kl_sum(mu, log_var)
+    loss = total / x.shape[0]
+    for p, g in zip(params, torch.autograd.grad(loss, params), strict=True):
+        p.grad = g
+    optimizer.step()
+    return loss.detach()
+
+
+def neg_kl_sum(mu, log_var):
+    return -0.5 * torch.sum(1 + log_var - mu**2 - log_var.exp())
+
+
+STEP_RIGHT = [step_by_hand, step_rsample_sum]
+
+
+@pytest.mark.parametrize("fn", STEP_RIGHT)
+def test_2_4_correct_alternatives_pass(fn):
+    assert_passes("2.4", fn)
+
+
+@pytest.mark.parametrize("fn", STEP_RIGHT)
+def test_2_4_correct_alternatives_pass_under_many_secrets(fn):
+    assert_passes_for_secrets("2.4", fn, n=20)
+
+
+def _step_with(bug):
+    """step_by_hand with one mistake."""
+
+    def fn(encoder, decoder, optimizer, x, eps):
+        if bug != "no zero_grad":
+            optimizer.zero_grad()
+        mu, log_var = encoder(x).chunk(2, -1)
+        scale = {"log_var as sigma": log_var, "variance as sigma": log_var.exp()}.get(bug, (0.5 * log_var).exp())
+        noise = torch.randn_like(eps) if bug == "fresh noise" else eps
+        z = mu + scale * noise
+        if bug == "detached z":
+            z = z.detach()
+        bce = F.binary_cross_entropy_with_logits(decoder(z), x, reduction="none")
+        nll = bce.mean(-1) if bug == "mean over pixels" else bce.sum(-1)
+        kl = kl_dist(mu, log_var)
+        per_digit = {"KL subtracted": nll - kl, "no KL": nll}.get(bug, nll + kl)
+        loss = per_digit.sum() if bug == "batch sum" else per_digit.mean()
+        if bug == "ascent":
+            (-loss).backward()
+        else:
+            loss.backward()
+        if bug != "no step":
+            optimizer.step()
+        return loss.detach()
+
+    return fn
+
+
+STEP_WRONG = {
+    "no zero_grad": "gradients accumulate",
+    "KL subtracted": "the KL is added",
+    "no KL": "missing the KL term",
+    "mean over pixels": "do not average",
+    "batch sum": "average the loss over the batch",
+    "log_var as sigma": "log_var is log sigma^2, not sigma",
+    "variance as sigma": "exp(log_var) is the variance",
+    "detached z": "do not detach the sample",
+    "ascent": "sign slip",
+    "fresh noise": "use the eps it is given",
+    "no step": "no parameter moved",
+}
+
+
+@pytest.mark.parametrize("name", list(STEP_WRONG))
+def test_2_4_wrong_answers_fail(name):
+    assert_fails("2.4", _step_with(name), STEP_WRONG[name])
+
+
+@pytest.mark.parametrize("name", ["no zero_grad", "KL subtracted", "mean over pixels"])
+def test_2_4_wrong_answers_fail_under_many_secrets(name):
+    assert_fails_for_secrets("2.4", _step_with(name), n=5, hint=STEP_WRONG[name])
+
+
+def test_2_4_leftover_gradients_survive_the_trip_to_the_graders_sandbox():
+    """The grader pickles the arguments (cloudpickle): the leftover gradients must arrive, or a step without
+    zero_grad would pass there and fail in the notebook."""
+    import cloudpickle
+
+    from course_utils.s02_vae.checks import _step_nets
+
+    enc, dec, opt, x, eps = _step_nets(7)
+    enc2, dec2, opt2, *_ = cloudpickle.loads(cloudpickle.dumps((enc, dec, opt, x, eps)))
+    for a, b in zip([*enc.parameters(), *dec.parameters()], [*enc2.parameters(), *dec2.parameters()], strict=True):
+        assert a.grad is not None and torch.equal(a.grad, b.grad)
+    assert opt2.param_groups[0]["params"][0] is next(enc2.parameters())
+
+
+def test_vae_step_is_one_sgd_step_on_the_autograd_gradient_of_the_negative_elbo():
+    """An independent oracle for the reference: the parameters move by -lr times torch.func's gradient of
+    the batch-mean -ELBO written with torch.distributions."""
+    from torch.func import functional_call, grad
+
+    from course_utils.s02_vae import vae
+
+    torch.manual_seed(0)
+    enc = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 4)).double()
+    dec = torch.nn.Sequential(torch.nn.Linear(2, 5), torch.nn.Tanh(), torch.nn.Linear(5, 6)).double()
+    x, eps = torch.rand(8, 6, dtype=torch.float64), torch.randn(8, 2, dtype=torch.float64)
+    pe = {k: v.detach().clone() for k, v in enc.named_parameters()}
+    pd = {k: v.detach().clone() for k, v in dec.named_parameters()}
+
+    def loss(pe, pd):
+        mu, log_var = functional_call(enc, pe, (x,)).chunk(2, -1)
+        z = Normal(mu, (0.5 * log_var).exp()).mean + (0.5 * log_var).exp() * eps
+        logits = functional_call(dec, pd, (z,))
+        return (-Bernoulli(logits=logits, validate_args=False).log_prob(x).sum(-1) + kl_dist(mu, log_var)).mean()
+
+    ge, gd = grad(loss, argnums=(0, 1))(pe, pd)
+    lr = 0.3
+    out = vae.vae_step(enc, dec, torch.optim.SGD([*enc.parameters(), *dec.parameters()], lr=lr), x, eps)
+    torch.testing.assert_close(out, loss(pe, pd).detach())
+    for k, p in enc.named_parameters():
+        torch.testing.assert_close(p.detach(), pe[k] - lr * ge[k])
+    for k, p in dec.named_parameters():
+        torch.testing.assert_close(p.detach(), pd[k] - lr * gd[k])
 
 
 # --------------------------------------------------------------------------------------

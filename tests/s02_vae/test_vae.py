@@ -96,3 +96,24 @@ def test_family_member_trains_exactly_as_it_would_alone():
     (fam,) = train_vae_family(x, betas=(1.0,), steps=15, hidden=16, batch_size=128, progress=False)
     alone = train_vae(x, latent_dim=2, hidden=16, steps=15, batch_size=128, lr=1e-2, progress=False)
     torch.testing.assert_close(fam.recon.double(), alone.recon.double(), rtol=1e-5, atol=1e-5)
+
+
+def test_latent_usage_sums_to_the_kl_and_matches_torch_distributions():
+    from course_utils.s02_vae.vae import latent_usage
+
+    model = VAE(latent_dim=3, hidden=16, seed=2).double()
+    x = load_digits_split().x_test[:50].double()
+    use = latent_usage(model, x)
+    mu, log_var = model.encode(x)
+    kl = kl_divergence(Normal(mu, (0.5 * log_var).exp()), Normal(torch.zeros_like(mu), torch.ones_like(mu)))
+    torch.testing.assert_close(use.kl, kl.mean(0).detach())
+    torch.testing.assert_close(use.spread, mu.detach().var(0))
+    torch.testing.assert_close(use.noise, log_var.detach().exp().mean(0))
+    assert use.active(threshold=0.0).all() and not use.active(threshold=1e9).any()
+
+
+def test_sgd_with_vae_step_lowers_the_loss():
+    from course_utils.s02_vae.vae import sgd_with_vae_step
+
+    losses = sgd_with_vae_step(load_digits_split().x_train, steps=20, seed=1)
+    assert losses.shape == (20,) and losses[-5:].mean() < losses[:3].mean() - 5

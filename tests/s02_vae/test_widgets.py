@@ -58,3 +58,14 @@ def test_codebook_lab_encode_button_loads_a_test_digits_codes():
     codes = [d.controls[f"code_{m}"].value for m in range(d.run.model.n_positions)]
     assert codes == d._test_codes[1].tolist()  # the sliders start at digit 0's codes
     assert d.decoded.shape == (8, 8)
+
+
+def test_race_readout_says_which_estimator_wins_at_sin_2z():
+    d = cw.estimator_race_demo()
+    with d.hold():
+        d.controls["function"].value = "sin"
+        d.controls["sigma"].value = 1.0
+        d.controls["mu"].value = 0.5
+    assert d.ratio < 0.5  # the score function is tighter here (closed form: 0.25x)
+    assert "the score function is tighter" in d.readout.value
+    assert "depends on f and σ" in d.caption
