@@ -20,14 +20,17 @@
 # 1. the KL divergence between discrete distributions, and why it is not symmetric;
 # 2. the closed-form KL between a diagonal Gaussian and N(0, I), and its Monte Carlo estimate;
 # 3. the evidence p(x) of a latent variable model, estimated naively and by importance sampling;
-# 4. the ELBO, and the identity log p(x) = ELBO + KL(q(z|x) || p(z|x)).
+# 4. the ELBO, derived, and the identity log p(x) = ELBO + KL(q(z|x) || p(z|x));
+# 5. why log p̂(x) is biased low, and the importance-weighted bounds that close the gap as K grows.
 #
 # **Notation.** Gaussians are written N(mean, variance) throughout, as in
 # `course_utils`: N(μ, σ²). (The slides sometimes write N(μ, σ) with σ a standard deviation.)
 # Logarithms are natural, so divergences are in nats.
 #
-# **Exercises.** Each exercise cell defines a function with a `# YOUR CODE HERE` stub.
-# Replace the stub, run the cell, then run the `check(...)` cell below it: it prints one
+# **Exercises.** Most exercise cells define a function with a `# YOUR CODE HERE` stub: replace
+# the stub. Exercise 1.4 instead hands you a working-looking function with one mistake
+# (`# FIND THE BUG`): fix it. Exercise 1.7 asks for a prediction, before the cells below it
+# measure the answer. Run the cell, then run the `check(...)` cell below it: it prints one
 # line (`passed`, or what looks wrong). Cells further down use the reference
 # implementations from `course_utils`, so the notebook runs even if an exercise is unfinished.
 # Stuck? `hint("1.3")` prints a hint, a little more each time you call it (the last one gives
@@ -117,9 +120,9 @@ print(f"D_KL(p||q) = {divergences.kl_discrete(p1, q1):.4f}, "
 # - **reverse** $D_{KL}(q\|p) = E_q[\log q - \log p]$ punishes q for putting mass where p has
 #   none, so q **locks onto one mode** (mode-seeking). This is the direction of the ELBO below.
 #
-# ### Exercise 1.2 (2 pts): the forward-KL fit
+# ### Exercise 1.2 (1 pt): the forward-KL fit
 # For a 1-D mixture $p = \sum_k \pi_k \mathcal N(m_k, s_k^2)$, return the mean and variance
-# of the Gaussian that minimises $D_{KL}(p\|q)$: p's own mean and variance.
+# of the Gaussian q that minimises $D_{KL}(p\|q)$.
 
 # %% exercise="1.2" kind="warm-up"
 def forward_kl_fit(weights, means, variances):
@@ -157,15 +160,15 @@ kl_fit_demo()
 # $$\int q \log p = -\tfrac12 \log 2\pi - \tfrac12(\mu^2 + \sigma^2), \qquad
 # \int q \log q = -\tfrac12 \log 2\pi - \tfrac12(1 + \log \sigma^2),$$
 #
-# and, since both are diagonal, summing over the J latent coordinates gives
-#
-# $$-D_{KL}(q\,\|\,\mathcal N(0, I)) = \frac12 \sum_{j=1}^J \big(1 + \log\sigma_j^2 - \mu_j^2 - \sigma_j^2\big).$$
+# where $q = \mathcal N(\mu, \sigma^2)$ and $p = \mathcal N(0, 1)$. In J dimensions both are
+# diagonal: their coordinates are independent.
 #
 # ### Exercise 1.3 (2 pts): Gaussian KL to N(0, I)
+# Assemble $D_{KL}(q\,\|\,\mathcal N(0, I))$ for a J-dimensional diagonal q from the two integrals above.
 # Encoders output the **log-variance** `log_var` $= \log\sigma^2$ (it can be any real number).
 # Given `mu` and `log_var` of shape `(batch, J)`, return $D_{KL} \ge 0$ for each row, shape `(batch,)`.
 
-# %% exercise="1.3" kind="warm-up"
+# %% exercise="1.3" kind="build"
 def kl_gaussian_std_normal(mu, log_var):
     """D_KL(N(mu, exp(log_var)) || N(0, I)). mu, log_var: (batch, J) -> (batch,)."""
     ### BEGIN SOLUTION
@@ -181,20 +184,44 @@ check("1.3", kl_gaussian_std_normal)
 # estimated from samples $z_n \sim q$:
 # $\hat D = \frac1N \sum_n [\log q(z_n) - \log p(z_n)]$.
 #
-# ### Exercise 1.4 (1 pt): Monte Carlo KL
-# `log_q` and `log_p` map samples of shape `(N, d)` to log densities of shape `(N,)`;
-# `z` holds N samples of q. Return the estimate (a scalar tensor).
+# ### Exercise 1.4 (2 pts): find the bug in a Monte Carlo KL
+# A colleague wrote `kl_monte_carlo(mu, log_var, eps)`: for the same q and p as in exercise 1.3,
+# it turns standard normal draws `eps` of shape `(N, batch, J)` into samples of q and averages
+# the log-ratio over the N draws, one estimate per row (shape `(batch,)`). It runs, returns the
+# right shape, and is wrong: it has one realistic mistake. Test it first (in a new cell, against
+# your closed form of exercise 1.3, with a large N), then find the mistake and fix it.
 
-# %% exercise="1.4" kind="warm-up"
-def kl_monte_carlo(log_q, log_p, z):
-    """Monte Carlo estimate of D_KL(q || p) from samples z ~ q of shape (N, d)."""
+# %% exercise="1.4" kind="find-the-bug"
+def kl_monte_carlo(mu, log_var, eps):
+    """Monte Carlo D_KL(N(mu, exp(log_var)) || N(0, I)). mu, log_var: (batch, J); eps: (N, batch, J) -> (batch,)."""
     ### BEGIN SOLUTION
-    return (log_q(z) - log_p(z)).mean()
+    z = mu + torch.exp(0.5 * log_var) * eps
+    log_q = -0.5 * (math.log(2 * math.pi) + log_var + (z - mu) ** 2 / log_var.exp()).sum(-1)
+    log_p = -0.5 * (math.log(2 * math.pi) + z**2).sum(-1)
+    return (log_q - log_p).mean(0)
     ### END SOLUTION
+    ### BEGIN STUB
+    z = mu + torch.exp(log_var) * eps
+    log_q = -0.5 * (math.log(2 * math.pi) + log_var + (z - mu) ** 2 / log_var.exp()).sum(-1)
+    log_p = -0.5 * (math.log(2 * math.pi) + z**2).sum(-1)
+    return (log_q - log_p).mean(0)
+    ### END STUB
 
 
 # %% tags=["nbval-check-output"]
 check("1.4", kl_monte_carlo)
+
+# %% [markdown]
+# The course's version (`divergences.kl_std_normal_mc`) against the closed form
+# (`divergences.kl_std_normal`), for one q in two dimensions:
+
+# %% tags=["nbval-check-output"]
+mu_q, log_var_q = torch.tensor([[0.5, -1.0]]), torch.log(torch.tensor([[0.5, 2.0]]))
+exact_kl = divergences.kl_std_normal(mu_q, log_var_q)[0]
+for n in (10, 1_000, 100_000):
+    eps = torch.randn(n, 1, 2, generator=torch.Generator().manual_seed(3))
+    print(f"N = {n:>7,}: estimate {divergences.kl_std_normal_mc(mu_q, log_var_q, eps)[0]:.4f}, "
+          f"closed form {exact_kl:.4f}")
 
 # %% [markdown]
 # The estimate is unbiased and its error falls like $1/\sqrt N$: watch it converge to the
@@ -202,6 +229,18 @@ check("1.4", kl_monte_carlo)
 
 # %%
 plot_kl_mc_convergence()
+
+# %% [markdown]
+# **Negative estimates of a KL?** At small n the band above reaches below 0: an estimate from a
+# few draws can be negative, although $D_{KL} \ge 0$. Nothing is wrong: a single draw's log-ratio
+# $\log q(z) - \log p(z)$ is negative wherever $p(z) > q(z)$, which happens for some z whenever
+# $q \ne p$ (both integrate to 1). Only the *expectation* of the log-ratio is $\ge 0$ (Jensen, section 1). One draw per estimate:
+
+# %% tags=["nbval-check-output"]
+eps = torch.randn(1, 100_000, 2, generator=torch.Generator().manual_seed(4))
+single = divergences.kl_std_normal_mc(mu_q.expand(100_000, 2), log_var_q.expand(100_000, 2), eps)
+print(f"100,000 one-draw estimates: {100 * (single < 0).double().mean():.1f}% are negative; "
+      f"their mean is {single.mean():.4f} ± {single.std() / 100_000 ** 0.5:.4f} (closed form {exact_kl:.4f})")
 
 # %% [markdown]
 # ## 4. Latent variable models and the evidence
@@ -231,14 +270,15 @@ print(f"exact log p(x) = {log_px:.4f}")
 #
 # The variance is smallest (zero) for $q^*(z) = p(x|z)p(z)/p(x) = p(z|x)$, the posterior.
 #
-# ### Exercise 1.5 (2 pts): importance-sampling estimate of log p(x)
-# Return $\log \frac1K \sum_k w_k$ with $\log w_k = \log p(x, z_k) - \log q(z_k)$. Log-weights of
-# real models are large negative numbers (around −1000 for a 64-pixel image): work in log space
-# with `torch.logsumexp`.
+# ### Exercise 1.5 (1 pt): importance-sampling estimate of log p(x)
+# Given `log_joint` ($z \mapsto \log p(x, z)$), `log_q` and K samples `z` of q (shape `(K, q)`), return
+# the log of the estimate above, $\log \hat p_K(x)$. Log densities of real models are large negative
+# numbers (around −1000 for a 64-pixel image), whose exponentials are 0 in floating point: never
+# leave log space.
 
 # %% exercise="1.5" kind="warm-up"
 def importance_log_evidence(log_joint, log_q, z):
-    """log (1/K) sum_k p(x, z_k) / q(z_k), for z of shape (K, q) drawn from q."""
+    """log p_hat_K(x) from K samples z of q, shape (K, q) -> scalar."""
     ### BEGIN SOLUTION
     log_w = log_joint(z) - log_q(z)
     return torch.logsumexp(log_w, dim=0) - math.log(z.shape[0])
@@ -249,36 +289,47 @@ def importance_log_evidence(log_joint, log_q, z):
 check("1.5", importance_log_evidence)
 
 # %% [markdown]
-# The spread of each estimator over many repetitions, for a growing number of samples K: the
-# prior proposal needs far more samples for the same accuracy.
+# Five estimates from each proposal, K = 64 samples each (`importance.evidence_estimates`, three
+# Gaussian proposals: the prior, a diagonal q near the posterior, and the exact posterior):
 
-# %%
-plot_evidence_estimators()
-
-# %% [markdown]
-# Draw estimates one at a time or a hundred at a time, and change the proposal and K.
-# *Predict first*: with the exact posterior as proposal, how wide will the histogram be?
-
-# %%
-evidence_estimator_demo()
+# %% tags=["nbval-check-output"]
+proposals = importance.evidence_proposals(model, x_obs)
+for prop in proposals.values():
+    runs = importance.evidence_estimates(model, x_obs, prop, K=64, n=5, generator=torch.Generator().manual_seed(5))
+    print(f"{prop.label:<38}" + " ".join(f"{v:8.3f}" for v in runs.tolist()))
 
 # %% [markdown]
 # ## 5. The evidence lower bound
 #
-# The slides' derivation ("VAE details") splits the log-evidence for any q(z|x):
+# The importance-sampling identity holds for any q(z|x) that is positive where p(x, z) is. Two
+# steps turn it into the ELBO (slides, "VAE details").
 #
-# $$\log p_\theta(x) = \underbrace{E_{q(z|x)}\big[\log p_\theta(x, z) - \log q(z|x)\big]}_{V_L(\theta,\phi;x)\ =\ \text{ELBO}}
+# **Step 1: Jensen.** $\log$ is concave, so $\log E[W] \ge E[\log W]$ for any positive random W. With
+# $W = p_\theta(x, z)/q(z|x)$, $z \sim q$:
+#
+# $$\log p_\theta(x) = \log E_{q(z|x)}\Big[\frac{p_\theta(x, z)}{q(z|x)}\Big]
+# \ \ge\ E_{q(z|x)}\big[\log p_\theta(x, z) - \log q(z|x)\big] =: V_L(\theta, \phi; x) = \text{ELBO}.$$
+#
+# **Step 2: the exact gap.** Jensen says how, not how much. Bayes' rule,
+# $p_\theta(x, z) = p_\theta(z|x)\,p_\theta(x)$, splits the integrand for every z:
+#
+# $$\log p_\theta(x, z) - \log q(z|x) = \log p_\theta(x) - \big[\log q(z|x) - \log p_\theta(z|x)\big].$$
+#
+# $\log p_\theta(x)$ does not depend on z; the bracket's expectation under q is a KL. Taking $E_q$:
+#
+# $$\log p_\theta(x) = \underbrace{E_{q(z|x)}\big[\log p_\theta(x, z) - \log q(z|x)\big]}_{\text{ELBO}}
 # \; + \; D_{KL}\big(q(z|x)\,\|\,p_\theta(z|x)\big).$$
 #
 # Since the KL is $\ge 0$, the ELBO is a lower bound of $\log p(x)$, tight exactly when q is the
-# posterior; and it needs no $p(z|x)$. Rewriting $\log p(x, z) = \log p(x|z) + \log p(z)$ gives the
+# posterior; and it needs no $p(z|x)$. Maximising the ELBO over q minimises the **reverse** KL to
+# the posterior (section 2: mode-seeking). Rewriting $\log p(x, z) = \log p(x|z) + \log p(z)$ gives the
 # VAE form $V_L = -D_{KL}(q(z|x)\|p(z)) + E_q[\log p(x|z)]$.
 #
 # ### Exercise 1.6 (2 pts): a reparametrized ELBO estimate
-# For $q = \mathcal N(\mu, \mathrm{diag}(\mathrm{var}))$, draw $z_k = \mu + \sqrt{\mathrm{var}} \odot \epsilon_k$
-# from the given standard normal `eps` (shape `(K, q)`), and average
-# $\log p(x, z_k) - \log q(z_k)$. Build z from `mu` and `var` themselves, so that gradients reach
-# them (the reparametrization trick of the next notebook).
+# For $q = \mathcal N(\mu, \mathrm{diag}(\mathrm{var}))$ (`mu`, `var` of shape `(q,)`), estimate the ELBO
+# from K samples of q made from the given standard normal draws `eps` (shape `(K, q)`). Make the
+# samples from `mu` and `var` themselves, so that gradients reach them (the reparametrization trick
+# of the next notebook).
 
 # %% exercise="1.6" kind="warm-up"
 def elbo_estimate(log_joint, mu, var, eps):
@@ -324,6 +375,132 @@ for label, mu, var in [
 
 # %%
 elbo_ledger_demo()
+
+# %% [markdown]
+# **Amortisation.** Above, q was fitted for *one* observation: its own $\mu$ and var. A dataset of
+# a million x would need a million such fits, and a new x yet another. A VAE instead **amortises**
+# inference: one encoder network $q_\phi(z|x) = \mathcal N(\mu_\phi(x), \mathrm{diag}\,\sigma^2_\phi(x))$ maps
+# every x to its q in one forward pass, and $\phi$ is trained on the ELBO averaged over the data.
+# The price is a gap that splits in two:
+#
+# $$\log p(x) - \text{ELBO}(q_\phi(\cdot|x)) = \underbrace{\log p(x) - \max_{q \in \mathcal Q} \text{ELBO}(q)}_{\text{approximation gap}}
+# + \underbrace{\max_{q \in \mathcal Q} \text{ELBO}(q) - \text{ELBO}(q_\phi(\cdot|x))}_{\text{amortisation gap}},$$
+#
+# with $\mathcal Q$ the family (here diagonal Gaussians). For the linear-Gaussian model the best diagonal
+# q is known (the posterior mean, and variances $1/\Lambda_{jj}$ with $\Lambda = I + W^\top W / s^2$ the
+# posterior precision), so the approximation gap can be computed. Its posterior mean is linear in x
+# and its covariance the same for every x, so an affine encoder reaches that best q for every x: no
+# amortisation gap here. A neural decoder (notebook 02) has neither property.
+
+# %% tags=["nbval-check-output"]
+precision = torch.linalg.inv(post_cov)
+best_diag = model.elbo(x_obs, post_mean, 1 / precision.diagonal())
+print(f"best diagonal q: ELBO = {best_diag:.4f}, log p(x) = {log_px:.4f}, "
+      f"approximation gap = {log_px - best_diag:.4f} nats")
+
+# %% [markdown]
+# ## 6. How biased is log p̂? Tighter bounds
+#
+# The importance-sampling estimate $\hat p_K(x) = \frac1K \sum_k w_k$ is **unbiased**:
+# $E[\hat p_K(x)] = p(x)$ for every K and every proposal. We report its log, and the log is not linear.
+#
+# ### Exercise 1.7 (2 pts): predict the mean of log p̂ before measuring it
+# Think first, then write `predict_mean_log_estimate(log_px, kl_to_posterior, K)`: the average of
+# $\log \hat p_K(x)$ over many repetitions, for a proposal q with $D_{KL}(q\,\|\,p(z|x))$ =
+# `kl_to_posterior`, and the exact `log_px`. The check asks only about cases where the answer is exact:
+# K = 1; the exact posterior as proposal (`kl_to_posterior` = 0) with any K; and $K \to \infty$
+# (`K = math.inf`). Return a number. The cells below then measure it.
+
+# %% exercise="1.7" kind="predict"
+def predict_mean_log_estimate(log_px, kl_to_posterior, K):
+    """Mean of log p_hat_K(x) over repeats; K is 1, math.inf, or any K when kl_to_posterior is 0."""
+    ### BEGIN SOLUTION
+    if K == 1:
+        return log_px - kl_to_posterior
+    return log_px
+    ### END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+check("1.7", predict_mean_log_estimate)
+
+# %% [markdown]
+# **Measured.** 10,000 estimates per setting, for the three proposals of section 4 (each
+# proposal's KL to the posterior from `torch.distributions`): the mean of $\log \hat p$ with its
+# standard error, the course's prediction (`importance.expected_log_estimate`), and the mean of
+# $\hat p / p(x)$, which is 1 for every setting.
+
+# %% tags=["nbval-check-output"]
+gen = torch.Generator().manual_seed(6)
+print(f"{'proposal':<38}{'K':>5}{'mean log p_hat ± s.e.':>24}{'predicted':>11}{'mean p_hat/p(x)':>17}")
+for key, K in [("prior", 1), ("q", 1), ("posterior", 1), ("posterior", 16)]:
+    prop = proposals[key]
+    runs = importance.evidence_estimates(model, x_obs, prop, K=K, n=10_000, generator=gen)
+    kl = float(log_px) - prop.elbo  # each proposal stores its exact ELBO = log p(x) - KL(q || p(z|x))
+    predicted = importance.expected_log_estimate(float(log_px), kl if key != "posterior" else 0.0, K)
+    ratio = (runs - log_px).exp()
+    print(f"{prop.label:<38}{K:>5}{runs.mean():>15.3f} ± {runs.std() / len(runs) ** 0.5:<6.3f}"
+          f"{predicted:>11.3f}{ratio.mean():>11.3f} ± {ratio.std() / len(runs) ** 0.5:.3f}")
+
+# %% [markdown]
+# So $\hat p$ is unbiased while $\log \hat p$ is **biased low** (Jensen again), by exactly the KL at
+# K = 1. Every mean of $\hat p / p(x)$ is 1 within its standard error; the prior's is the noisiest,
+# because a few rare, huge weights carry it. The figure shows the estimates for growing K, relative to the
+# exact $\log p(x)$ (the line at 0): each mean (with ± 2 standard errors) starts near the proposal's
+# ELBO at K = 1 (the legend gives both, so the sampling noise of 200 repetitions is visible) and
+# climbs towards 0; the prior needs far more samples than q for the same accuracy.
+
+# %%
+plot_evidence_estimators()
+
+# %% [markdown]
+# Draw estimates one at a time or a hundred at a time, and change the proposal and K.
+# *Predict first*: with the exact posterior as proposal, how wide will the histogram be?
+
+# %%
+evidence_estimator_demo()
+
+# %% [markdown]
+# **Tighter bounds.** Jensen's inequality applied to $\hat p_K$ instead of a single weight gives a
+# lower bound for every K: $\mathcal L_K = E[\log \hat p_K(x)] \le \log E[\hat p_K(x)] = \log p(x)$, and
+# $\mathcal L_1$ is the ELBO. Burda et al. (2016, "Importance weighted autoencoders") show that the
+# bounds grow with K: $\text{ELBO} = \mathcal L_1 \le \mathcal L_K \le \mathcal L_{2K} \le \log p(x)$. A model trained on
+# $\mathcal L_K$ (an IWAE) needs it as a differentiable function of q's parameters.
+#
+# ### Exercise 1.8 (3 pts): the importance-weighted bound
+# For $q = \mathcal N(\mu, \mathrm{diag}(\mathrm{var}))$, `eps` of shape `(S, K, q)` holds S independent sets
+# of K standard normal draws. Each set gives one estimate $\log \hat p_K(x)$; return the estimate of
+# $\mathcal L_K$ they make together, a scalar through which gradients reach `mu` and `var`. Your
+# exercises 1.5 and 1.6 hold the ingredients (and `elbo.log_normal_diag` is provided).
+
+# %% exercise="1.8" kind="build"
+def iwae_bound(log_joint, mu, var, eps):
+    """Estimate of L_K for q = N(mu, diag(var)); mu, var: (q,), eps: (S, K, q) -> scalar."""
+    ### BEGIN SOLUTION
+    z = mu + var.sqrt() * eps
+    log_w = log_joint(z) - elbo.log_normal_diag(z, mu, var)
+    return (torch.logsumexp(log_w, dim=1) - math.log(eps.shape[1])).mean()
+    ### END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+check("1.8", iwae_bound)
+
+# %% [markdown]
+# **The chain, numerically**, for the diagonal q of section 4: 3,000 sets of 256 draws, whose first K
+# draws make each set's $\log \hat p_K$ (`elbo.log_mean_exp` of the log-weights, what `elbo.iwae_bound`
+# averages), each with its standard error. The bound climbs from the exact ELBO towards the exact
+# $\log p(x)$, and stays below it: at K = 256 the gap is a few thousandths of a nat.
+
+# %% tags=["nbval-check-output"]
+q_prop = proposals["q"]
+z = q_prop.sample((3_000, 256), torch.Generator().manual_seed(9))
+log_w = model.log_joint(x_obs, z) - q_prop.log_prob(z)  # (3000, 256)
+print(f"exact ELBO of q:  {q_prop.elbo:9.4f}")
+for K in (1, 4, 16, 64, 256):
+    per_set = elbo.log_mean_exp(log_w[:, :K], dim=1)
+    print(f"L_K, K = {K:>3}:     {per_set.mean():9.4f} ± {per_set.std() / len(per_set) ** 0.5:.4f} (s.e.)")
+print(f"exact log p(x):   {log_px:9.4f}")
 
 # %% [markdown]
 # ## Your score

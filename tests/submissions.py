@@ -43,7 +43,9 @@ REWRITTEN = {
             "    q = torch.distributions.Normal(mu, (0.5 * log_var).exp())\n"
             "    p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))\n"
             "    return torch.distributions.kl_divergence(q, p).sum(dim=-1)\n"),
-    "1.4": "def kl_monte_carlo(log_q, log_p, z):\n    r = log_q(z) - log_p(z)\n    return r.sum() / r.shape[0]\n",
+    "1.4": ("def kl_monte_carlo(mu, log_var, eps):\n    sd = torch.sqrt(torch.exp(log_var))\n"
+            "    z = mu + sd * eps\n    r = (0.5 * (z**2 - eps**2) - torch.log(sd)).sum(-1)\n"
+            "    return r.sum(0) / r.shape[0]\n"),
 }
 
 # --- plausible wrong answers ------------------------------------------------------------------------------------
@@ -138,11 +140,11 @@ LOOP_IN_FUNCTION = "def kl_discrete(p, q):\n    while True:\n        pass\n"
 LOOP_IN_CELL = "while True:\n    pass\n"
 # Grows by 1 GB at a time; numpy reserves without touching the pages, so the memory limit is hit at
 # once even on a busy machine (zero-filling 2 GB could outlast the check's time limit).
-MEMORY_BOMB = ("import numpy as np\ndef kl_monte_carlo(log_q, log_p, z):\n    hoard = []\n    while True:\n"
+MEMORY_BOMB = ("import numpy as np\ndef kl_monte_carlo(mu, log_var, eps):\n    hoard = []\n    while True:\n"
                "        hoard.append(np.empty(2**27))\n")
 SYNTAX_ERROR = "def forward_kl_fit(weights, means, variances)\n    return 0\n"
 EXIT_IN_CELL = "\nimport sys\nsys.exit(1)\n"
-EXIT_IN_FUNCTION = "import os\ndef kl_monte_carlo(log_q, log_p, z):\n    os._exit(3)\n"
+EXIT_IN_FUNCTION = "import os\ndef kl_monte_carlo(mu, log_var, eps):\n    os._exit(3)\n"
 FLOOD = ("import os\nfor _ in range(200_000):\n    print('spam ' * 50)\nos.write(1, b'x' * 10**7)\n"
          "print('y' * 10**8)\n")
 
@@ -267,8 +269,9 @@ def make_class(root: Path, protected: list[Path] | None, port: int | None = None
 
     add("full", notebook(solved=ALL), full_except())
     add("stubs", notebook(), NOTHING, folder=False)
-    add("partial", notebook(WRONG, solved=("1.1", "1.2", "1.6")), {**NOTHING, "1.1": 1, "1.2": 2, "1.6": 2})
-    add("rewritten", notebook(REWRITTEN, solved=("1.2", "1.5", "1.6")), full_except())
+    add("partial", notebook(WRONG, solved=("1.1", "1.2", "1.6")),
+        {**NOTHING, "1.1": POINTS["1.1"], "1.2": POINTS["1.2"], "1.6": POINTS["1.6"]})
+    add("rewritten", notebook(REWRITTEN, solved=("1.2", "1.5", "1.6", "1.7", "1.8")), full_except())
     add("patch_grader", notebook({"1.1": PATCH_GRADER}), NOTHING)
     add("lying_objects", notebook({"1.1": ALWAYS_EQUAL, "1.3": LYING_TENSOR}), NOTHING)
     add("fake_output", notebook({"1.1": FAKE_OUTPUT}, edit=_fake_outputs), NOTHING)

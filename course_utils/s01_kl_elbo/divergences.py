@@ -26,6 +26,7 @@ __all__ = [
     "kl_normal",
     "kl_std_normal",
     "kl_monte_carlo",
+    "kl_std_normal_mc",
     "kl_on_grid",
 ]
 
@@ -122,8 +123,6 @@ def kl_monte_carlo(
 
     Returns:
         A scalar tensor.
-
-    Graded in exercise 1.4 (notebook ``01_kl_elbo``).
     """
     z = as_tensor(z, "z")
     if z.ndim == 0 or z.shape[0] == 0:
@@ -135,6 +134,38 @@ def kl_monte_carlo(
             f"got {tuple(log_ratio.shape)}"
         )
     return log_ratio.mean()
+
+
+def kl_std_normal_mc(mu, log_var, eps) -> Tensor:
+    r"""Monte Carlo estimate of :math:`D_{KL}(\mathcal N(\mu, \sigma^2) \| \mathcal N(0, I))`, one per row.
+
+    Draws :math:`z_n = \mu + \sigma \odot \epsilon_n` with :math:`\sigma = \exp(\tfrac12 \log \sigma^2)`
+    and averages the log-ratio over the N draws:
+
+    .. math:: \hat D = \frac1N \sum_{n=1}^N \big[\log q(z_n) - \log \mathcal N(z_n; 0, I)\big]
+
+    Unbiased for :func:`kl_std_normal`; one draw's log-ratio can be negative, only its
+    expectation is :math:`\ge 0`.
+
+    Args:
+        mu: means, shape (batch, J).
+        log_var: log-variances :math:`\log \sigma^2`, shape (batch, J).
+        eps: standard normal draws, shape (N, batch, J).
+
+    Returns:
+        Tensor of shape (batch,).
+
+    Graded in exercise 1.4 (notebook ``01_kl_elbo``).
+    """
+    mu, log_var, eps = as_tensor(mu, "mu"), as_tensor(log_var, "log_var"), as_tensor(eps, "eps")
+    check_same_shape(mu, log_var, "mu", "log_var")
+    if eps.ndim != mu.ndim + 1 or eps.shape[1:] != mu.shape or eps.shape[0] == 0:
+        raise ValueError(f"eps must have shape (N, {', '.join(map(str, mu.shape))}), got {tuple(eps.shape)}")
+    sigma = torch.exp(0.5 * log_var)
+    z = mu + sigma * eps
+    log_q = -0.5 * (math.log(2 * math.pi) + log_var + eps**2).sum(-1)
+    log_p = -0.5 * (math.log(2 * math.pi) + z**2).sum(-1)
+    return (log_q - log_p).mean(0)
 
 
 def kl_on_grid(log_p: Tensor, log_q: Tensor, dx: float) -> Tensor:

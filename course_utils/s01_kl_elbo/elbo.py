@@ -24,6 +24,7 @@ __all__ = [
     "reparametrize",
     "log_normal_diag",
     "elbo_estimate",
+    "iwae_bound",
     "fit_gaussian_reverse_kl",
     "fit_gaussian_forward_kl",
 ]
@@ -105,6 +106,41 @@ def elbo_estimate(log_joint: LogDensity, mu: Tensor, var: Tensor, eps: Tensor) -
         raise ValueError(f"eps must have shape (K, {mu.shape[-1]}), got {tuple(eps.shape)}")
     z = reparametrize(mu, var, eps)
     return (log_joint(z) - log_normal_diag(z, mu, var)).mean()
+
+
+def iwae_bound(log_joint: LogDensity, mu: Tensor, var: Tensor, eps: Tensor) -> Tensor:
+    r"""Estimate of the importance-weighted bound :math:`\mathcal L_K = E[\log \hat p_K(x)]`, reparametrized.
+
+    For :math:`q = \mathcal N(\mu, \mathrm{diag}(\mathrm{var}))`, S independent sets of K draws
+    :math:`z_{sk} = \mu + \sigma \odot \epsilon_{sk}`, and the weights
+    :math:`w_{sk} = p(x, z_{sk}) / q(z_{sk})`:
+
+    .. math::
+        \hat{\mathcal L}_K = \frac1S \sum_{s=1}^S \log \frac1K \sum_{k=1}^K w_{sk},
+        \qquad \text{ELBO} = \mathcal L_1 \le \mathcal L_K \le \mathcal L_{2K} \le \log p(x)
+
+    (Burda et al. 2016, "Importance weighted autoencoders"). K = 1 gives :func:`elbo_estimate`.
+
+    Args:
+        log_joint: z (..., q) -> log p(x, z), shape (...).
+        mu, var: q's mean and variance, shape (q,).
+        eps: standard normal draws, shape (S, K, q).
+
+    Returns:
+        A scalar tensor, differentiable in ``mu`` and ``var``.
+
+    Graded in exercise 1.8 (notebook ``01_kl_elbo``).
+    """
+    mu, var, eps = as_tensor(mu, "mu"), as_tensor(var, "var"), as_tensor(eps, "eps")
+    check_same_shape(mu, var, "mu", "var")
+    if eps.ndim != 3 or eps.shape[-1:] != mu.shape[-1:] or eps.shape[1] == 0:
+        raise ValueError(f"eps must have shape (S, K, {mu.shape[-1]}), got {tuple(eps.shape)}")
+    z = reparametrize(mu, var, eps)
+    log_q = -0.5 * (math.log(2 * math.pi) + torch.log(var) + eps**2).sum(-1)
+    log_w = log_joint(z) - log_q
+    if log_w.shape != eps.shape[:2]:
+        raise ValueError(f"log_joint must map (S, K, q) to (S, K), got {tuple(log_w.shape)}")
+    return log_mean_exp(log_w, dim=1).mean()
 
 
 def _grid_gaussian(z: Tensor, mu: Tensor, log_var: Tensor) -> Tensor:

@@ -25,7 +25,13 @@ from torch.distributions import MultivariateNormal, kl_divergence
 from .elbo import log_mean_exp
 from .latent import LinearGaussianLVM
 
-__all__ = ["GaussianProposal", "evidence_estimates", "evidence_proposals", "linear_gaussian_example"]
+__all__ = [
+    "GaussianProposal",
+    "evidence_estimates",
+    "evidence_proposals",
+    "expected_log_estimate",
+    "linear_gaussian_example",
+]
 
 
 @dataclass(frozen=True)
@@ -122,3 +128,37 @@ def evidence_estimates(
     z = proposal.sample((n, K), generator)
     log_w = model.log_joint(x, z) - proposal.log_prob(z)
     return log_mean_exp(log_w, dim=1)
+
+
+def expected_log_estimate(log_px: float, kl_to_posterior: float, K: float) -> float:
+    r"""The mean of the estimate :math:`\log \hat p_K(x)` over repeats, where it is known in closed form.
+
+    :math:`\hat p_K(x) = \frac1K \sum_k w_k` is unbiased, :math:`E[\hat p_K] = p(x)`, but the log is
+    concave, so by Jensen :math:`E[\log \hat p_K] \le \log p(x)`. The mean is known in three cases:
+
+    - K = 1: :math:`E_q[\log w] = \text{ELBO} = \log p(x) - D_{KL}(q \| p(z|x))`;
+    - q = p(z|x) (``kl_to_posterior`` = 0), any K: every weight equals p(x), so the mean is
+      :math:`\log p(x)` (and the estimator has no variance);
+    - :math:`K \to \infty` (``K = math.inf``): :math:`\hat p_K \to p(x)`, so the mean tends to
+      :math:`\log p(x)`.
+
+    Args:
+        log_px: the exact :math:`\log p(x)`.
+        kl_to_posterior: :math:`D_{KL}(q \| p(z|x)) \ge 0` of the proposal q.
+        K: samples per estimate: 1, ``math.inf``, or any K >= 1 when ``kl_to_posterior`` is 0.
+
+    Returns:
+        The mean of :math:`\log \hat p_K(x)`, a float.
+
+    Graded in exercise 1.7 (notebook ``01_kl_elbo``).
+    """
+    log_px, kl, K = float(log_px), float(kl_to_posterior), float(K)
+    if not kl >= 0:
+        raise ValueError(f"kl_to_posterior must be >= 0, got {kl}")
+    if not K >= 1:
+        raise ValueError(f"K must be >= 1, got {K}")
+    if kl == 0 or math.isinf(K):
+        return log_px
+    if K == 1:
+        return log_px - kl
+    raise ValueError("for 1 < K < inf and a proposal other than the posterior there is no closed form")

@@ -43,6 +43,9 @@ def plot_kl_mc_convergence(
     Right: the absolute error and the standard error on log-log axes; both fall like
     :math:`1/\sqrt n` (a slope of -1/2).
 
+    At small n the estimate can be negative although the KL is not: one draw's log-ratio
+    :math:`\log q(z) - \log p(z)` is negative wherever p(z) > q(z); only its expectation is >= 0.
+
     Returns:
         A Figure with 2 axes.
     """
@@ -164,7 +167,10 @@ def plot_evidence_estimators(
     Carlo, and a diagonal q near the posterior), ``n_rep`` estimates
     :math:`\log \frac1K \sum_k p(x, z_k)/q(z_k)` are drawn per K. Each panel shows,
     relative to the exact log p(x) (the line at 0): the 5-95 % and 25-75 % quantile
-    bands, the median and the mean, and the proposal's ELBO (the mean at K = 1).
+    bands, the median, the mean with a +-2 standard error bar, and the proposal's ELBO.
+    The K = 1 estimate is one log-weight, whose expectation is the ELBO: the K = 1 mean
+    estimates it within its standard error (the legend gives both numbers), not exactly.
+    :math:`\hat p_K` is unbiased, :math:`\log \hat p_K` is biased low (Jensen), by less as K grows.
     Each panel has its own y scale: naive Monte Carlo errs by tens of nats where q errs
     by tenths.
 
@@ -197,9 +203,12 @@ def plot_evidence_estimators(
         ax.fill_between(Ks, q05, q95, color=color, alpha=0.15, lw=0, label="5–95 %")
         ax.fill_between(Ks, q25, q75, color=color, alpha=0.35, lw=0, label="25–75 %")
         ax.plot(Ks, q50, color=color, lw=1.5, marker="o", ms=3, label="median")
-        ax.plot(Ks, e.mean(1), color=color, lw=1, ls=":", marker="x", ms=4, label="mean")
+        mean, se = e.mean(1), e.std(1, ddof=1) / math.sqrt(e.shape[1])
+        ax.errorbar(Ks, mean, yerr=2 * se, color=color, lw=1, ls=":", marker="x", ms=4, capsize=2,
+                    label=f"mean ± 2 s.e. (K = 1: {mean[0]:+.2f} ± {se[0]:.2f})")
         ax.axhline(0.0, color=COLORS["truth"], lw=1.5, label="true log p(x)")
-        ax.axhline(candidates[key].elbo - log_evidence, color=color, lw=1, ls="--", label="ELBO")
+        elbo_gap = candidates[key].elbo - log_evidence
+        ax.axhline(elbo_gap, color=color, lw=1, ls="--", label=f"ELBO = E[K = 1 estimate] ({elbo_gap:+.2f})")
         ax.set_xscale("log", base=2)
         ax.set_xticks(Ks, [str(k) for k in Ks])
         ax.set_xlabel("K (samples per estimate)")

@@ -29,15 +29,34 @@ LOG_2PI = math.log(2 * math.pi)
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py: small tensors, busy CPUs
 
 
-def test_section_01_has_the_six_exercises():
-    assert [(e.id, e.function) for e in exercises("01")] == [
-        ("1.1", "kl_discrete"),
-        ("1.2", "forward_kl_fit"),
-        ("1.3", "kl_gaussian_std_normal"),
-        ("1.4", "kl_monte_carlo"),
-        ("1.5", "importance_log_evidence"),
-        ("1.6", "elbo_estimate"),
+def test_section_01_has_the_eight_exercises():
+    assert [(e.id, e.function, e.kind, e.points) for e in exercises("01")] == [
+        ("1.1", "kl_discrete", "warm-up", 1),
+        ("1.2", "forward_kl_fit", "warm-up", 1),
+        ("1.3", "kl_gaussian_std_normal", "build", 2),
+        ("1.4", "kl_monte_carlo", "find-the-bug", 2),
+        ("1.5", "importance_log_evidence", "warm-up", 1),
+        ("1.6", "elbo_estimate", "warm-up", 2),
+        ("1.7", "predict_mean_log_estimate", "predict", 2),
+        ("1.8", "iwae_bound", "build", 3),
     ]
+
+
+def test_most_of_the_points_come_from_exercises_that_are_not_warm_ups():
+    points = {e.id: e.points for e in exercises("01")}
+    beyond = sum(e.points for e in exercises("01") if e.kind != "warm-up")
+    assert beyond / sum(points.values()) >= 0.5
+
+
+@pytest.mark.parametrize("ex_id", [e.id for e in exercises("01")])
+def test_hints_come_in_tiers_and_only_the_last_states_the_formula(ex_id):
+    from course_utils.grading import get
+
+    tiers = get(ex_id).tiers
+    assert len(tiers) >= 3, tiers  # the stub's message and at least two more
+    formula_bits = ("logsumexp(", "exp(0.5", "= sum_k", "sqrt(var) * eps", "log p(x) - D_KL", "dim=-1")
+    for early in tiers[:-1]:
+        assert not any(bit in early for bit in formula_bits), (ex_id, early)
 
 
 # --------------------------------------------------------------------------------------
@@ -360,59 +379,98 @@ def test_1_3_input_edits_do_not_leak_into_later_cases():
 
 
 # --------------------------------------------------------------------------------------
-# 1.4 kl_monte_carlo(log_q, log_p, z): mean over the N samples of log q(z) - log p(z)
+# 1.4 kl_monte_carlo(mu, log_var, eps): find the bug; the fix draws z = mu + exp(log_var / 2) * eps and
+#     averages log q(z) - log N(z; 0, I) over the N draws (axis 0), one estimate per row
 
 
-def kl_mc_mean(log_q, log_p, z):
-    return torch.mean(log_q(z) - log_p(z))
+def provided_kl_mc(mu, log_var, eps):
+    """What the exercise notebook hands out (the mistake: exp(log_var) used as the standard deviation)."""
+    z = mu + torch.exp(log_var) * eps
+    log_q = -0.5 * (math.log(2 * math.pi) + log_var + (z - mu) ** 2 / log_var.exp()).sum(-1)
+    log_p = -0.5 * (math.log(2 * math.pi) + z**2).sum(-1)
+    return (log_q - log_p).mean(0)
 
 
-def kl_mc_sum_over_len(log_q, log_p, z):
-    return (log_q(z) - log_p(z)).sum() / len(z)
+def kl_mc_fixed(mu, log_var, eps):
+    z = mu + torch.exp(0.5 * log_var) * eps
+    log_q = -0.5 * (math.log(2 * math.pi) + log_var + (z - mu) ** 2 / log_var.exp()).sum(-1)
+    log_p = -0.5 * (math.log(2 * math.pi) + z**2).sum(-1)
+    return (log_q - log_p).mean(0)
 
 
-def kl_mc_two_means(log_q, log_p, z):
-    return log_q(z).mean() - log_p(z).mean()
+def kl_mc_distributions(mu, log_var, eps):
+    q = Independent(Normal(mu, (0.5 * log_var).exp()), 1)
+    p = Independent(Normal(torch.zeros_like(mu), torch.ones_like(mu)), 1)
+    z = q.base_dist.loc + q.base_dist.scale * eps
+    return torch.mean(q.log_prob(z) - p.log_prob(z), dim=0)
 
 
-def kl_mc_python_float(log_q, log_p, z):
-    return (log_q(z) - log_p(z)).mean().item()
+def kl_mc_sqrt(mu, log_var, eps):
+    sigma = log_var.exp().sqrt()
+    z = mu + sigma * eps
+    return (0.5 * (z**2 - eps**2) - torch.log(sigma)).sum(-1).mean(0)
 
 
-def kl_mc_float32(log_q, log_p, z):
-    return (log_q(z) - log_p(z)).float().mean()
+def kl_mc_float32(mu, log_var, eps):
+    return kl_mc_fixed(mu.float(), log_var.float(), eps.float())
 
 
-KL_MC_RIGHT = [
-    kl_mc_mean,
-    kl_mc_sum_over_len,
-    kl_mc_two_means,
-    kl_mc_python_float,
-    kl_mc_float32,
-]
+KL_MC_RIGHT = [kl_mc_fixed, kl_mc_distributions, kl_mc_sqrt, kl_mc_float32]
 
 
 @pytest.mark.parametrize("fn", KL_MC_RIGHT)
-def test_1_4_correct_alternatives_pass(fn):
+def test_1_4_fixed_versions_pass(fn):
     assert_passes("1.4", fn)
 
 
 @pytest.mark.parametrize("fn", KL_MC_RIGHT)
-def test_1_4_correct_alternatives_pass_under_many_secrets(fn):
+def test_1_4_fixed_versions_pass_under_many_secrets(fn):
     assert_passes_for_secrets("1.4", fn, n=50)
 
 
+def test_1_4_the_provided_function_fails_and_is_recognised_without_giving_the_fix():
+    r = assert_fails("1.4", provided_kl_mc, "still the provided function's behaviour")
+    assert "exp(log_var / 2)" not in r.message and "0.5" not in r.message
+    assert_fails_for_secrets("1.4", provided_kl_mc, n=5, hint="still the provided function's behaviour")
+
+
+def test_1_4_the_provided_function_is_the_one_in_the_exercise_notebook():
+    import json
+
+    from course_tools import ROOT
+
+    nb = json.loads((ROOT / "exercises" / "01_kl_elbo.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if c.get("metadata", {}).get("exercise") == "1.4")
+    namespace = {"torch": torch, "math": math}
+    exec("".join(cell["source"]), namespace)  # noqa: S102 - the course's own handed-out code
+    g = torch.Generator().manual_seed(0)
+    mu, log_var = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    eps = torch.randn(10, 4, 3, generator=g)
+    assert torch.allclose(namespace["kl_monte_carlo"](mu, log_var, eps), provided_kl_mc(mu, log_var, eps))
+
+
+def _kl_mc_density_fixed_instead(mu, log_var, eps):
+    z = mu + torch.exp(log_var) * eps
+    var = torch.exp(2 * log_var)  # makes log q match the draws, of the wrong q
+    log_q = -0.5 * (math.log(2 * math.pi) + var.log() + (z - mu) ** 2 / var).sum(-1)
+    log_p = -0.5 * (math.log(2 * math.pi) + z**2).sum(-1)
+    return (log_q - log_p).mean(0)
+
+
 KL_MC_WRONG = {
-    "sign slip": (lambda lq, lp, z: (lp(z) - lq(z)).mean(), "sign slip"),
-    "sum instead of mean": (lambda lq, lp, z: (lq(z) - lp(z)).sum(), "do not sum"),
-    "no reduction": (lambda lq, lp, z: lq(z) - lp(z), "return one number"),
-    "mean of the ratios": (lambda lq, lp, z: (lq(z) - lp(z)).exp().mean(), "exponentials"),
-    "divides by z.numel() (N * d)": (
-        lambda lq, lp, z: (lq(z) - lp(z)).sum() / z.numel(),
-        "not by z.numel()",
+    "the density fixed instead of the draws": (_kl_mc_density_fixed_instead, "fix the draws, not the density"),
+    "the closed form instead": (
+        lambda mu, lv, eps: 0.5 * (lv.exp() + mu**2 - 1 - lv).sum(-1),
+        "closed form of exercise 1.3",
     ),
-    "constant": (lambda lq, lp, z: torch.tensor(0.0), None),
-    "divides by N - 1": (lambda lq, lp, z: (lq(z) - lp(z)).sum() / (len(z) - 1), None),
+    "sum over the draws": (lambda mu, lv, eps: kl_mc_fixed(mu, lv, eps) * eps.shape[0], "do not sum"),
+    "sign slip": (lambda mu, lv, eps: -kl_mc_fixed(mu, lv, eps), "sign slip"),
+    "mean over everything": (lambda mu, lv, eps: kl_mc_fixed(mu, lv, eps).mean(), "one estimate per row"),
+    "sigma = log_var / 2": (
+        lambda mu, lv, eps: kl_mc_fixed(mu, 2 * torch.log((0.5 * lv).abs() + 1e-3), eps),
+        None,
+    ),
+    "constant": (lambda mu, lv, eps: torch.zeros(mu.shape[0]), None),
 }
 
 
@@ -424,9 +482,10 @@ def test_1_4_wrong_answers_fail(name):
 
 
 def test_1_4_input_edits_do_not_leak_into_later_cases():
-    def vandal(log_q, log_p, z):
-        out = kl_mc_mean(log_q, log_p, z)
-        z.zero_()
+    def vandal(mu, log_var, eps):
+        out = kl_mc_fixed(mu, log_var, eps)
+        eps.zero_()
+        log_var.fill_(3.0)
         return out
 
     assert_passes("1.4", vandal)
@@ -733,3 +792,161 @@ def test_1_6_input_edits_do_not_leak_into_the_gradient_check():
         return out
 
     assert_passes("1.6", vandal)
+
+
+# --------------------------------------------------------------------------------------
+# 1.7 predict_mean_log_estimate(log_px, kl_to_posterior, K): E[log p_hat_K]: the ELBO at K = 1,
+#     log p(x) with the exact posterior (any K) or as K -> inf
+
+
+def predict_branches(log_px, kl_to_posterior, K):
+    if kl_to_posterior == 0 or math.isinf(K):
+        return log_px
+    return log_px - kl_to_posterior
+
+
+def predict_tensor(log_px, kl_to_posterior, K):
+    return torch.tensor(log_px) - (torch.tensor(kl_to_posterior) if K == 1 else 0.0)
+
+
+def predict_kl_over_k(log_px, kl_to_posterior, K):  # not the bias for 1 < K < inf, but right where it is asked
+    return log_px - kl_to_posterior / K
+
+
+PREDICT_RIGHT = [predict_branches, predict_tensor, predict_kl_over_k]
+
+
+@pytest.mark.parametrize("fn", PREDICT_RIGHT)
+def test_1_7_correct_predictions_pass(fn):
+    assert_passes("1.7", fn)
+
+
+@pytest.mark.parametrize("fn", PREDICT_RIGHT)
+def test_1_7_correct_predictions_pass_under_many_secrets(fn):
+    assert_passes_for_secrets("1.7", fn, n=50)
+
+
+PREDICT_WRONG = {
+    "unbiased, like p_hat": (lambda lp, kl, K: lp, "log p_hat is not"),
+    "above log p(x)": (lambda lp, kl, K: lp + kl if K == 1 else lp, "sits below log p(x)"),
+    "the bias instead of the mean": (lambda lp, kl, K: -kl, "that is the bias"),
+    "the ELBO at every K": (lambda lp, kl, K: lp - kl, "the bias of log p_hat_K vanishes"),
+    "a string": (lambda lp, kl, K: "ELBO", "should return a tensor"),
+    "one value per case in a list": (lambda lp, kl, K: [lp, lp], "return one number"),
+}
+
+
+@pytest.mark.parametrize("name", list(PREDICT_WRONG))
+def test_1_7_wrong_predictions_fail(name):
+    fn, hint = PREDICT_WRONG[name]
+    assert_fails("1.7", fn, hint)
+    assert_fails_for_secrets("1.7", fn, n=5, hint=hint)
+
+
+def test_1_7_a_number_copied_from_the_notebook_fails_for_another_student():
+    from helpers import grading_secret
+
+    from course_utils.grading import get, run_check
+
+    seen = []
+
+    def spy(log_px, kl, K):
+        seen.append(((log_px, kl, K), predict_branches(log_px, kl, K)))
+        return seen[-1][1]
+
+    assert_passes("1.7", spy)
+    table = dict(seen)
+    with grading_secret("secret", "bob"):
+        r = run_check(get("1.7"), lambda *a: table.get(a, 0.0))
+    assert r.status == "failed"
+
+
+# --------------------------------------------------------------------------------------
+# 1.8 iwae_bound(log_joint, mu, var, eps): mean over the S sets of log (1/K) sum_k w_sk,
+#     z = mu + sqrt(var) * eps of shape (S, K, q), differentiable in mu and var
+
+
+def iwae_logsumexp(log_joint, mu, var, eps):
+    z = mu + var.sqrt() * eps
+    log_q = Independent(Normal(mu, var.sqrt()), 1).log_prob(z)
+    log_w = log_joint(z) - log_q
+    return (torch.logsumexp(log_w, dim=1) - math.log(eps.shape[1])).mean()
+
+
+def iwae_flattened(log_joint, mu, var, eps):
+    S, K, d = eps.shape
+    z = (mu + torch.sqrt(var) * eps).reshape(S * K, d)
+    log_q = -0.5 * (torch.log(2 * math.pi * var) + (z - mu) ** 2 / var).sum(-1)
+    log_w = (log_joint(z) - log_q).reshape(S, K)
+    m = log_w.max(dim=1, keepdim=True).values
+    return (m.squeeze(1) + torch.log(torch.exp(log_w - m).mean(dim=1))).sum() / S
+
+
+def iwae_by_loop(log_joint, mu, var, eps):
+    total = 0.0
+    for eps_s in eps:
+        z = mu + var**0.5 * eps_s
+        log_w = log_joint(z) - MultivariateNormal(mu, torch.diag(var)).log_prob(z)
+        total = total + torch.logsumexp(log_w, 0) - math.log(len(log_w))
+    return total / len(eps)
+
+
+IWAE_RIGHT = [iwae_logsumexp, iwae_flattened, iwae_by_loop]
+
+
+@pytest.mark.parametrize("fn", IWAE_RIGHT)
+def test_1_8_correct_alternatives_pass(fn):
+    assert_passes("1.8", fn)
+
+
+@pytest.mark.parametrize("fn", IWAE_RIGHT)
+def test_1_8_correct_alternatives_pass_under_many_secrets(fn):
+    assert_passes_for_secrets("1.8", fn, n=50)
+
+
+def _iwae_log_w(log_joint, mu, var, eps, sd=None):
+    z = mu + (var.sqrt() if sd is None else sd) * eps
+    return log_joint(z) - Independent(Normal(mu, var.sqrt()), 1).log_prob(z)
+
+
+def iwae_detached(log_joint, mu, var, eps):
+    return iwae_logsumexp(log_joint, mu.detach(), var.detach(), eps)
+
+
+IWAE_WRONG = {
+    "the ELBO (mean of all log-weights)": (
+        lambda lj, mu, var, eps: _iwae_log_w(lj, mu, var, eps).mean(), "that is the ELBO estimate"),
+    "all S * K weights pooled": (
+        lambda lj, mu, var, eps: _iwae_log_w(lj, mu, var, eps).flatten().logsumexp(0) - math.log(eps[..., 0].numel()),
+        "pooled"),
+    "axes swapped": (
+        lambda lj, mu, var, eps: (_iwae_log_w(lj, mu, var, eps).logsumexp(0) - math.log(eps.shape[0])).mean(),
+        "along axis 1"),
+    "missing log K": (lambda lj, mu, var, eps: _iwae_log_w(lj, mu, var, eps).logsumexp(1).mean(), "subtract log K"),
+    "one value per set": (
+        lambda lj, mu, var, eps: _iwae_log_w(lj, mu, var, eps).logsumexp(1) - math.log(eps.shape[1]),
+        "return one number"),
+    "var used as the standard deviation": (
+        lambda lj, mu, var, eps: (_iwae_log_w(lj, mu, var, eps, sd=var).logsumexp(1) - math.log(eps.shape[1])).mean(),
+        "square root of the variance"),
+    "naive log(mean(exp))": (
+        lambda lj, mu, var, eps: torch.log(_iwae_log_w(lj, mu, var, eps).exp().mean(1)).mean(), "not finite"),
+    "detached from mu and var": (iwae_detached, "no gradient reaches"),
+    "constant": (lambda lj, mu, var, eps: torch.tensor(0.0), None),
+}
+
+
+@pytest.mark.parametrize("name", list(IWAE_WRONG))
+def test_1_8_wrong_answers_fail(name):
+    fn, hint = IWAE_WRONG[name]
+    assert_fails("1.8", fn, hint)
+    assert_fails_for_secrets("1.8", fn, n=5, hint=hint)
+
+
+def test_1_8_input_edits_do_not_leak_into_the_gradient_check():
+    def vandal(log_joint, mu, var, eps):
+        out = iwae_logsumexp(log_joint, mu, var, eps.clone())
+        eps.zero_()
+        return out
+
+    assert_passes("1.8", vandal)

@@ -17,6 +17,7 @@ from course_utils.s01_kl_elbo.divergences import (
     kl_normal,
     kl_on_grid,
     kl_std_normal,
+    kl_std_normal_mc,
 )
 
 F64 = torch.float64
@@ -254,3 +255,40 @@ def test_kl_on_grid_batched_and_handles_zero_density():
     log_p[:10] = -math.inf
     log_q[:10] = -math.inf
     assert torch.isfinite(kl_on_grid(log_p, log_q, dx))
+
+
+# ----------------------------------------------------------------------------- kl_std_normal_mc
+
+
+def test_kl_std_normal_mc_converges_to_the_closed_form_of_torch_distributions():
+    g = torch.Generator().manual_seed(0)
+    mu = torch.randn(5, 3, generator=g, dtype=F64)
+    log_var = torch.randn(5, 3, generator=g, dtype=F64)
+    eps = torch.randn(200_000, 5, 3, generator=g, dtype=F64)
+    est = kl_std_normal_mc(mu, log_var, eps)
+    exact = kl_divergence(Normal(mu, (0.5 * log_var).exp()), Normal(0.0, 1.0)).sum(-1)
+    assert est.shape == (5,)
+    assert torch.allclose(est, exact, atol=0.03)
+
+
+def test_kl_std_normal_mc_one_draw_is_the_log_ratio_of_torch_distributions():
+    mu, log_var = torch.tensor([[0.3, -0.4]], dtype=F64), torch.tensor([[0.5, -1.2]], dtype=F64)
+    eps = torch.tensor([[[1.5, -0.2]]], dtype=F64)
+    q = Normal(mu, (0.5 * log_var).exp())
+    z = mu + q.scale * eps[0]
+    want = (q.log_prob(z) - Normal(0.0, 1.0).log_prob(z)).sum(-1)
+    assert torch.allclose(kl_std_normal_mc(mu, log_var, eps), want, rtol=1e-12)
+
+
+def test_kl_std_normal_mc_single_draws_can_be_negative_but_average_to_the_kl():
+    mu, log_var = torch.tensor([[0.5, -1.0]], dtype=F64), torch.log(torch.tensor([[0.5, 2.0]], dtype=F64))
+    eps = torch.randn(1, 50_000, 2, generator=torch.Generator().manual_seed(1), dtype=F64)
+    single = kl_std_normal_mc(mu.expand(50_000, 2), log_var.expand(50_000, 2), eps)
+    exact = float(kl_divergence(Normal(mu, (0.5 * log_var).exp()), Normal(0.0, 1.0)).sum())
+    assert (single < 0).any() and exact > 0
+    assert float(single.mean()) == pytest.approx(exact, abs=4 * float(single.std()) / 50_000**0.5)
+
+
+def test_kl_std_normal_mc_rejects_badly_shaped_draws():
+    with pytest.raises(ValueError, match="eps must have shape"):
+        kl_std_normal_mc(torch.zeros(2, 3, dtype=F64), torch.zeros(2, 3, dtype=F64), torch.zeros(4, 3, dtype=F64))

@@ -17,6 +17,7 @@ from course_utils.s01_kl_elbo.elbo import (
     fit_gaussian_forward_kl,
     fit_gaussian_reverse_kl,
     importance_log_evidence,
+    iwae_bound,
     log_mean_exp,
     log_normal_diag,
     reparametrize,
@@ -280,3 +281,49 @@ def test_reverse_kl_fit_is_unaffected_by_normalisation(grid):
     a = fit_gaussian_reverse_kl(log_p, z, mu0=2.0, var0=1.5)
     b = fit_gaussian_reverse_kl(log_p - 5.0, z, mu0=2.0, var0=1.5)
     assert a == pytest.approx(b, rel=1e-8, abs=1e-10)
+
+
+# ----------------------------------------------------------------------------- iwae_bound
+
+
+def _iwae_oracle(model, mu, var, eps):
+    """Mean over the sets of log (1/K) sum_k w_k, with q and p from torch.distributions."""
+    q = MultivariateNormal(torch.tensor(mu), torch.diag(torch.tensor(var)))
+    z = q.loc + torch.tensor(var).sqrt() * eps
+    log_w = model.log_joint(z) - q.log_prob(z)
+    return float((torch.logsumexp(log_w, 1) - math.log(eps.shape[1])).mean())
+
+
+def test_iwae_bound_matches_an_independent_implementation(model):
+    mu, var = np.array([0.1, -0.3]), np.array([0.4, 0.7])
+    eps = torch.randn(20, 6, 2, generator=torch.Generator().manual_seed(3), dtype=F64)
+    got = iwae_bound(model.log_joint, torch.tensor(mu), torch.tensor(var), eps)
+    assert float(got) == pytest.approx(_iwae_oracle(model, mu, var, eps), rel=1e-12)
+
+
+def test_iwae_bound_at_k1_is_the_elbo_estimate_and_tends_to_the_closed_form_elbo(model):
+    mu, var = np.array([0.2, 0.1]), np.array([0.5, 0.6])
+    eps = torch.randn(40_000, 1, 2, generator=torch.Generator().manual_seed(4), dtype=F64)
+    args = (model.log_joint, torch.tensor(mu), torch.tensor(var))
+    assert float(iwae_bound(*args, eps)) == pytest.approx(float(elbo_estimate(*args, eps[:, 0])), rel=1e-12)
+    assert float(iwae_bound(*args, eps)) == pytest.approx(model.elbo(mu, var), abs=0.03)
+
+
+def test_iwae_bound_climbs_from_the_elbo_to_log_p_x(model):
+    """ELBO <= L_1 <= L_K <= log p(x) (Burda et al. 2016), with the closed-form ELBO and scipy's log p(x)."""
+    mu, var = model.post_mean + 0.3, 2.0 * np.diag(model.post_cov)
+    eps = torch.randn(4_000, 256, 2, generator=torch.Generator().manual_seed(5), dtype=F64)
+    args = (model.log_joint, torch.tensor(mu), torch.tensor(var))
+    bounds = [float(iwae_bound(*args, eps[:, :K])) for K in (1, 4, 16, 64, 256)]
+    assert bounds[0] == pytest.approx(model.elbo(mu, var), abs=0.05)
+    assert all(a < b for a, b in zip(bounds, bounds[1:], strict=False))
+    assert model.log_px - 0.01 < bounds[-1] < model.log_px + 0.005
+
+
+def test_iwae_bound_gradients_at_k1_are_the_closed_form_elbo_gradients_on_average(model):
+    mu, var = torch.tensor([0.2, -0.1], dtype=F64, requires_grad=True), torch.tensor([0.5, 0.8], dtype=F64,
+                                                                                      requires_grad=True)
+    eps = torch.randn(100_000, 1, 2, generator=torch.Generator().manual_seed(6), dtype=F64)
+    g_mu, g_var = torch.autograd.grad(iwae_bound(model.log_joint, mu, var, eps), (mu, var))
+    want_mu, want_var = model.elbo_grad(mu.detach().numpy(), var.detach().numpy())
+    assert np.allclose(g_mu.numpy(), want_mu, atol=0.05) and np.allclose(g_var.numpy(), want_var, atol=0.1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -10,6 +12,7 @@ from course_utils.s01_kl_elbo.elbo import importance_log_evidence
 from course_utils.s01_kl_elbo.importance import (
     evidence_estimates,
     evidence_proposals,
+    expected_log_estimate,
     linear_gaussian_example,
 )
 
@@ -64,3 +67,34 @@ def test_naive_estimates_spread_more_than_importance_sampling():
     # Jensen: on average both fall short of log p(x), the naive one by far more
     truth = model.log_evidence(x)
     assert naive.mean() < good.mean() < truth + 3 * good.std() / 300**0.5
+
+
+def test_expected_log_estimate_matches_many_simulated_estimates():
+    """The predicted mean of log p_hat (exercise 1.7) against simulation, with log p(x) and the KL
+    from torch.distributions rather than the model's own formulas."""
+    from torch.distributions import MultivariateNormal, kl_divergence
+
+    model, x = linear_gaussian_example(seed=0)
+    evidence = MultivariateNormal(model.b, model.W @ model.W.T + model.noise_var * torch.eye(model.x_dim))
+    log_px = float(evidence.log_prob(x))
+    props = evidence_proposals(model, x)
+    post_mean, post_cov = model.posterior(x)
+    g = torch.Generator().manual_seed(0)
+    for key, K in [("q", 1), ("prior", 1), ("posterior", 1), ("posterior", 32)]:
+        prop = props[key]
+        kl = float(kl_divergence(MultivariateNormal(prop.mean, prop.cov), MultivariateNormal(post_mean, post_cov)))
+        runs = evidence_estimates(model, x, prop, K=K, n=40_000, generator=g)
+        se = float(runs.std()) / 40_000**0.5
+        want = expected_log_estimate(log_px, 0.0 if key == "posterior" else kl, K)
+        assert float(runs.mean()) == pytest.approx(want, abs=4 * se + 1e-9), key
+    many = evidence_estimates(model, x, props["q"], K=4096, n=200, generator=g)
+    assert float(many.mean()) == pytest.approx(expected_log_estimate(log_px, 0.3, math.inf), abs=0.005)
+
+
+def test_expected_log_estimate_refuses_cases_without_a_closed_form():
+    assert expected_log_estimate(-3.0, 0.5, 1) == -3.5
+    assert expected_log_estimate(-3.0, 0.0, 17) == -3.0 == expected_log_estimate(-3.0, 2.0, math.inf)
+    with pytest.raises(ValueError, match="no closed form"):
+        expected_log_estimate(-3.0, 0.5, 4)
+    with pytest.raises(ValueError, match="kl_to_posterior"):
+        expected_log_estimate(-3.0, -0.5, 1)

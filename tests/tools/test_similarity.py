@@ -29,7 +29,8 @@ from course_tools.autograde.similarity import (
 
 # --------------------------------------------------------------------------- exercise 1.5: importance sampling
 
-IS_HINT = "Exercise 1.5: compute the log-weights, then average the weights in log space with torch.logsumexp"
+IS_HINT = ("Exercise 1.5: the estimate averages the weights p(x, z_k) / q(z_k), then takes the log: stay in log "
+           "space throughout")
 IS_STUB = f'''def importance_log_evidence(log_joint, log_q, z):
     """log (1/K) sum_k p(x, z_k) / q(z_k), for z of shape (K, q) drawn from q."""
     # YOUR CODE HERE
