@@ -17,9 +17,10 @@
 # to **StyleGAN** (the Wasserstein GAN has its own notebook). By the end you will have implemented, and
 # checked against the reference:
 #
-# 1. the optimal discriminator $D^*$, the value $C(g) = -\log 4 + 2\,\mathrm{JSD}(p_X, p_\theta)$, and the JSD itself;
-# 2. the discriminator's cross-entropy loss and the non-saturating generator loss;
-# 3. the least-squares GAN losses with the constants a, b, c;
+# 1. the density-ratio view of the optimal discriminator $D^*$, the value $C(g) = -\log 4 + 2\,\mathrm{JSD}(p_X, p_\theta)$,
+#    the JSD itself, and a prediction of C(g) that you then measure;
+# 2. the discriminator's cross-entropy loss, and one full alternating training step of a GAN;
+# 3. the least-squares GAN losses with the constants a, b, c, and the Pix2Pix generator objective;
 # 4. the CycleGAN objective: two adversarial terms and the cycle-consistency loss;
 # 5. adaptive instance normalisation (AdaIN), the building block of StyleGAN.
 #
@@ -30,9 +31,9 @@
 # so divergences are in nats. $p_X$ is the data density, $p_\theta$ the density of $g_\theta(z)$,
 # $z \sim p_z = \mathcal N(0, I)$, and $D_\phi(x) \in [0, 1]$ the probability that x is real.
 #
-# **Exercises.** Each exercise cell defines a function with a `# YOUR CODE HERE` stub.
-# Replace the stub, run the cell, then run the `check(...)` cell below it: it prints one
-# line (`passed`, or what looks wrong). Cells further down use the reference
+# **Exercises.** Each exercise cell defines a function with a `# YOUR CODE HERE` stub. Replace the stub,
+# run the cell, then run the `check(...)` cell below it: it prints one line (`passed`, or what looks wrong).
+# Stuck? `hint("3.4")` gives one more hint each time you call it (the score table counts them). Cells further down use the reference
 # implementations from `course_utils`, so the notebook runs even if an exercise is unfinished.
 # The last cell prints your score.
 #
@@ -75,19 +76,54 @@ torch.manual_seed(0)
 #
 # $$D^*(x) = \frac{p_X(x)}{p_X(x) + p_\theta(x)}.$$
 #
-# ### Exercise 3.1 (1 pt): the optimal discriminator
-# Given the two densities evaluated on the same points (tensors of the same shape), return $D^*$ there.
+# **The density-ratio view.** Rearranged, $D^*$ says how much likelier x is under the data than under
+# the generator: its odds are the density ratio,
+#
+# $$\frac{D^*(x)}{1 - D^*(x)} = \frac{p_X(x)}{p_\theta(x)}.$$
+#
+# So a discriminator, trained only to tell real from fake, is also an estimator of $p_X / p_\theta$, a
+# quantity neither network ever writes down. One use: importance sampling, which turns samples of
+# $p_\theta$ into expectations under $p_X$, since $E_{p_X}[f] = E_{p_\theta}[(p_X / p_\theta)\, f]$
+# (the idea behind discriminator rejection sampling, Azadi et al. 2019).
+#
+# ### Exercise 3.1 (2 pts): data expectations from generator samples
+# `fake_logits` (shape `(n,)`) are a discriminator's logits $l_j$ ($D = \sigma(l)$) on n samples
+# $x_j \sim p_\theta$, and `values` holds $f(x_j)$, shape `(n,)` or `(n, k)`. Return the estimate of
+# $E_{p_X}[f]$ (shape `()` or `(k,)`) with self-normalised weights: weights proportional to the density
+# ratio that sum to 1 (a trained D gives the ratio only up to a constant). The check also uses a confident
+# discriminator, float32 logits near 100, where `exp` overflows: your weights must stay finite.
 
-# %% exercise="3.1" kind="warm-up"
-def optimal_discriminator(p_x, p_theta):
-    """D*(x) = p_X(x) / (p_X(x) + p_theta(x)), elementwise; same shape as the inputs."""
+# %% exercise="3.1" kind="build"
+def reweighted_mean(fake_logits, values):
+    """Estimate of E_pX[f] from generator samples: fake_logits (n,), values (n,) or (n, k) -> () or (k,)."""
     ### BEGIN SOLUTION
-    return p_x / (p_x + p_theta)
+    weights = torch.softmax(fake_logits, 0)  # e^l / sum e^l: the odds D / (1 - D), normalised, without overflow
+    return weights @ values
     ### END SOLUTION
 
 
 # %% tags=["nbval-check-output"]
-check("3.1", optimal_discriminator)
+check("3.1", reweighted_mean)
+
+# %% [markdown]
+# **Measured.** The data mixture $p_X = 0.4\,\mathcal N(-1.5, 0.25) + 0.6\,\mathcal N(1.5, 0.49)$ (used again
+# below) and a generator $p_\theta = \mathcal N(0.3, 2.25)$. We draw 20,000 samples of $p_\theta$ only,
+# give them the logits of the optimal discriminator, $\log p_X - \log p_\theta$, and estimate two data
+# expectations with `gan.reweighted_mean`, next to their exact values and the plain sample mean.
+
+# %% tags=["nbval-check-output"]
+data_1d = GaussianMixture(torch.tensor([0.4, 0.6]), torch.tensor([[-1.5], [1.5]]), torch.tensor([0.25, 0.49]))
+gen_1d = torch.distributions.Normal(torch.tensor(0.3, dtype=torch.float64), torch.tensor(1.5, dtype=torch.float64))
+x_fake = gen_1d.sample((20000,))
+logits_star = data_1d.log_prob(x_fake) - gen_1d.log_prob(x_fake)  # the logit of D*: log(D* / (1 - D*))
+f_values = torch.stack([x_fake**2, (x_fake > 0).double()], 1)  # f(x) = x^2 and f(x) = 1{x > 0}
+components = torch.distributions.Normal(torch.tensor([-1.5, 1.5], dtype=torch.float64),
+                                        torch.tensor([0.5, 0.7], dtype=torch.float64))
+exact = [float((torch.tensor([0.4, 0.6]) * (components.variance + components.mean**2)).sum()),
+         float((torch.tensor([0.4, 0.6]) * (1 - components.cdf(torch.zeros(2, dtype=torch.float64)))).sum())]
+for name, est, plain, true in zip(("E[x^2]", "P(x > 0)"), gan.reweighted_mean(logits_star, f_values),
+                                  f_values.mean(0), exact, strict=True):
+    print(f"{name:<9} reweighted {est:.3f}   exact under p_X {true:.3f}   plain mean under p_theta {plain:.3f}")
 
 # %% [markdown]
 # Plugging $D^*$ back in gives the value the generator faces, $C(g) = \max_D L(D, g) = L(D^*, g)$:
@@ -101,8 +137,8 @@ check("3.1", optimal_discriminator)
 #
 # ### Exercise 3.2 (2 pts): C(g) on a grid
 # `p_x` and `p_theta` hold the two densities on an evenly spaced 1-D grid with spacing `dx`
-# (shape `(G,)`). Return $C(g) = \int p_X \log D^* + p_\theta \log(1 - D^*)\, dx$ as a scalar,
-# approximating the integral by a sum times dx. You may call your `optimal_discriminator` from exercise 3.1.
+# (shape `(G,)`). Return the value the generator faces, $C(g) = \max_D L(D, g)$, as a scalar,
+# approximating the integral by a sum times dx.
 #
 # The check also uses the tails of N(-3, 0.36) against the data (the example below), where $D^*$ rounds
 # to 1 in floating point: your form must stay finite there.
@@ -122,15 +158,13 @@ def optimal_value(p_x, p_theta, dx):
 check("3.2", optimal_value)
 
 # %% [markdown]
-# **The identity, numerically.** A data mixture $p_X = 0.4\,\mathcal N(-1.5, 0.25) + 0.6\,\mathcal N(1.5, 0.49)$
-# and three generator Gaussians. We compute $C(g)$ with `gan.optimal_value_on_grid` and the JSD
+# **The identity, numerically.** The data mixture $p_X$ of exercise 3.1 on a grid, and three generator Gaussians. We compute $C(g)$ with `gan.optimal_value_on_grid` and the JSD
 # independently with SciPy (`jensenshannon` returns the square root of the JSD; base e gives nats).
 
 # %% tags=["nbval-check-output"]
 grid = torch.linspace(-7.0, 7.0, 1401, dtype=torch.float64)
 dx = float(grid[1] - grid[0])
-p_x = GaussianMixture(torch.tensor([0.4, 0.6]), torch.tensor([[-1.5], [1.5]]),
-                      torch.tensor([0.25, 0.49])).log_prob(grid).exp()
+p_x = data_1d.log_prob(grid).exp()
 
 
 def gaussian_density(mean, var):
@@ -149,13 +183,11 @@ print(f"-log 4 = {-math.log(4):.4f}")
 
 # %% [markdown]
 # ### Exercise 3.3 (1 pt): the JSD between two discrete distributions
-# The Jensen-Shannon divergence compares each distribution with their mixture $m = (p + q)/2$:
-#
-# $$\mathrm{JSD}(p, q) = \tfrac12 D_{KL}(p \,\|\, m) + \tfrac12 D_{KL}(q \,\|\, m).$$
-#
-# Unlike the KL it is symmetric and always finite: it lies between 0 (p = q) and log 2 (disjoint
-# supports). Write `jsd_discrete(p, q)` for tensors of shape `(..., K)` whose rows are distributions,
-# returning one JSD per row in nats, shape `(...)`. A term with $p_i = 0$ contributes 0.
+# The Jensen-Shannon divergence is the one in the identity above: $2\,\mathrm{JSD}$ is the sum of the two KL
+# terms, each comparing one distribution with the mixture of both. Unlike the KL it is symmetric and always
+# finite: it lies between 0 (p = q) and log 2 (disjoint supports). Write `jsd_discrete(p, q)` for tensors of
+# shape `(..., K)` whose rows are distributions, returning one JSD per row in nats, shape `(...)`. A term with
+# $p_i = 0$ contributes 0.
 
 # %% exercise="3.3" kind="warm-up"
 def jsd_discrete(p, q):
@@ -184,6 +216,42 @@ for name, p_t in generators.items():
 plot_optimal_discriminator(grid, p_x, list(generators.values())[:2], list(generators)[:2])
 
 # %% [markdown]
+# ### Exercise 3.4 (2 pts): predict C(g), then measure it
+# Take $p_X = U[0, 1]$ and a generator $p_\theta = U[s, s + 1]$ shifted by $s \ge 0$ (both densities are 1 on
+# their interval). Work out on paper what $C(g)$ is as a function of s, using what you know of $D^*$, and
+# return your prediction for a given s as a number. No quadrature: the cell below measures it for you,
+# after you have committed.
+
+# %% exercise="3.4" kind="predict"
+def predict_value_shifted(shift):
+    """Your prediction of C(g) for p_X = U[0, 1], p_theta = U[shift, shift + 1] -> a float."""
+    ### BEGIN SOLUTION
+    # D* = 1/2 on the overlap (length 1 - s while s < 1) and 1 or 0 elsewhere, where the logs are 0
+    return -math.log(4) * max(0.0, 1.0 - shift)
+    ### END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+check("3.4", predict_value_shifted)
+
+# %% [markdown]
+# **Measured** with `gan.optimal_value_on_grid` on a fine grid (the endpoints of the intervals cost a little
+# accuracy). Compare with your prediction.
+
+# %% tags=["nbval-check-output"]
+u_grid = torch.linspace(-1.0, 5.0, 60001, dtype=torch.float64)
+u_dx = float(u_grid[1] - u_grid[0])
+p_u = ((u_grid >= 0) & (u_grid < 1)).double()
+for s in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 3.0):
+    p_s = ((u_grid >= s) & (u_grid < s + 1)).double()
+    print(f"s = {s:<5} C(g) = {gan.optimal_value_on_grid(p_u, p_s, u_dx):+.4f}")
+
+# %% [markdown]
+# From s = 1 on, C(g) is 0 whatever the shift: once the supports are disjoint, the JSD is stuck at log 2 and
+# C gives the generator no direction to move in. Real data and early generators often live on thin,
+# barely overlapping sets; this is the motivation of the Wasserstein GAN (notebook 04).
+
+# %% [markdown]
 # **Try it.** Move and widen the generator's density. *Predict first*: where is $D^*$ above 1/2,
 # and what happens to $C(g)$ when the generator covers only one of the two modes?
 
@@ -193,19 +261,18 @@ gan_equilibrium_demo()
 # %% [markdown]
 # ## 2. Training losses: the discriminator, and the non-saturating generator
 #
-# In practice D outputs a **logit** $l$ and $D = \sigma(l)$. Maximising $L$ over D is minimising
-# the binary cross-entropy, each expectation estimated by a batch mean:
+# In practice D outputs a **logit** $l$ and $D = \sigma(l)$. For a fixed g, maximising $L(D, g)$ over D
+# is minimising a binary cross-entropy in which real data carries the label 1 and fakes the label 0; on
+# a batch, each expectation becomes a batch mean. With logits, $\log \sigma(l) = -\mathrm{softplus}(-l)$
+# and $\log(1 - \sigma(l)) = -\mathrm{softplus}(l)$ are the stable forms (`F.logsigmoid`,
+# `F.binary_cross_entropy_with_logits`).
 #
-# $$\mathcal L_D = -\frac1m \sum_{i=1}^m \log D(x_i) - \frac1{m'} \sum_{j=1}^{m'} \log\big(1 - D(g(z_j))\big).$$
-#
-# With logits, $\log \sigma(l) = -\mathrm{softplus}(-l)$ and $\log(1 - \sigma(l)) = -\mathrm{softplus}(l)$
-# are the stable forms (`F.logsigmoid`, `F.binary_cross_entropy_with_logits`).
-#
-# ### Exercise 3.4 (2 pts): the discriminator loss
+# ### Exercise 3.5 (1 pt): the discriminator loss
 # `real_logits` (shape `(m,)`) and `fake_logits` (shape `(m',)`, m' may differ) are D's logits on a
-# real and a generated batch. Return $\mathcal L_D$ (a scalar tensor that gradients can flow through).
+# real and a generated batch. Return the loss $\mathcal L_D$ that D minimises (a scalar tensor that
+# gradients can flow through).
 
-# %% exercise="3.4" kind="warm-up"
+# %% exercise="3.5" kind="warm-up"
 def discriminator_loss(real_logits, fake_logits):
     """-L(D, g) on a batch: BCE with label 1 on real, label 0 on fake, each batch-averaged -> scalar."""
     ### BEGIN SOLUTION
@@ -214,7 +281,7 @@ def discriminator_loss(real_logits, fake_logits):
 
 
 # %% tags=["nbval-check-output"]
-check("3.4", discriminator_loss)
+check("3.5", discriminator_loss)
 
 # %% [markdown]
 # **Saturation.** The slide's note: early in training the fakes are poor, D rejects them
@@ -222,35 +289,59 @@ check("3.4", discriminator_loss)
 # logit is $-D$, nearly zero. Maximising $\log D(g(z))$ instead, i.e. minimising $-\log D(g(z))$,
 # has the same fixed point but a gradient $-(1 - D)$, largest exactly when the generator is worst.
 #
-# ### Exercise 3.5 (1 pt): the non-saturating generator loss
-# Given D's logits on a batch of fakes, shape `(m,)`, return $-\frac1m\sum_j \log D(g(z_j))$.
+# The plot shows both gradients against D(g(z)): where D rejects the fakes (left), the saturating loss's
+# gradient vanishes and the non-saturating one is largest.
 
-# %% exercise="3.5" kind="warm-up"
-def generator_loss_nonsaturating(fake_logits):
-    """-E[log D(g(z))] from logits, batch-averaged -> scalar."""
+# %%
+plot_generator_gradients()
+
+# %% [markdown]
+# ### Exercise 3.6 (4 pts): one alternating training step
+# The slides' "practical training algorithm" alternates: one step of D on its loss with g fixed, then one step
+# of g on the non-saturating loss with D fixed. Write `gan_step(G, D, opt_G, opt_D, x_real, z)`: `G` maps noise
+# `z` (shape `(m', q)`) to points, `D` maps points to logits of shape `(k, 1)`, `x_real` is a real batch
+# (shape `(m, n)`), and `opt_G`, `opt_D` are optimisers over G's and D's parameters. Take one optimiser step
+# of each, D first, and return the pair `(loss_d, loss_g)` as floats, each the loss just before its own step.
+#
+# Two things decide whether the step is right: D's step must not change how g moves, and g's step must be
+# judged by the discriminator as it is *after* D's update. The check runs your step on tiny networks with
+# plain SGD, compares every parameter of D and of g with the reference's, and names the usual bugs.
+# You may call your `discriminator_loss` from exercise 3.5.
+
+# %% exercise="3.6" kind="training-step"
+def gan_step(G, D, opt_G, opt_D, x_real, z):
+    """One D step, then one g step (non-saturating loss); returns (loss_d, loss_g) as floats."""
     ### BEGIN SOLUTION
-    return -F.logsigmoid(fake_logits).mean()
+    fake = G(z)
+    # D's step: the fakes are detached, so D's loss leaves no gradient in G
+    loss_d = -F.logsigmoid(D(x_real)).mean() - F.logsigmoid(-D(fake.detach())).mean()
+    opt_D.zero_grad()
+    loss_d.backward()
+    opt_D.step()
+    # g's step: D is called again, so its scores come from the updated D
+    loss_g = -F.logsigmoid(D(fake)).mean()
+    opt_G.zero_grad()
+    loss_g.backward()
+    opt_G.step()
+    return loss_d.item(), loss_g.item()
     ### END SOLUTION
 
 
 # %% tags=["nbval-check-output"]
-check("3.5", generator_loss_nonsaturating)
-
-# %%
-plot_generator_gradients()
+check("3.6", gan_step)
 
 # %% [markdown]
 # ## 3. Training a GAN on a ring of 8 Gaussians
 #
 # The target is 8 Gaussians N(m_k, 0.01 I) on a circle of radius 2. Generator and discriminator
 # are MLPs (3 hidden layers of 64 units, LeakyReLU), z ~ N(0, I_2). `gan_training.train_gan_2d`
-# alternates one Adam step on $\mathcal L_D$ and one on the generator's loss (the slides' "practical
-# training algorithm"), with a learning rate that decays linearly so that the game settles. The same
+# alternates one Adam step on $\mathcal L_D$ and one on the generator's loss, as in your `gan_step` (with
+# Adam instead of SGD), with a learning rate that decays linearly so that the game settles. The same
 # trainer (`gan_training.AdversarialTrainer`) runs every GAN of this notebook and the GAN Lab below.
 
 # %%
 target = gan_training.ring_of_gaussians()
-good = gan_training.train_gan_2d(target, "nonsaturating", steps=1500, lr=2e-3, seed=0, snapshot_every=300)
+good = gan_training.train_gan_2d(target, "nonsaturating", steps=1000, lr=2e-3, seed=0, snapshot_every=250)
 print(f"trained {len(good.trainer.history['g'])} steps in {good.seconds:.1f} s")
 plot_gan_snapshots(good, target)
 
@@ -258,8 +349,11 @@ plot_gan_snapshots(good, target)
 # **Is it any good?** There is "no natural criterion" (slide "Training GANs: evaluation"), but on a
 # 2-D target we know the truth. Two measures: how many of the 8 modes receive a fair share of the
 # samples (at least a quarter of 1/8 within 3 standard deviations), and the exact 2-Wasserstein
-# distance between 1000 generated points and 1000 fresh target points (`metrics.w2_exact`), next to
+# distance W2 between 1000 generated points and 1000 fresh target points (`metrics.w2_exact`), next to
 # the W2 between two independent draws of the data (the best a perfect model can do at this size).
+# Between two equal-size point clouds, W2 is the root mean squared distance of the best one-to-one pairing
+# of their points: the typical distance each point must travel to turn one cloud into the other (notebook 04
+# defines it for distributions and makes it a training objective).
 
 # %%
 data_gen = torch.Generator().manual_seed(100)
@@ -273,13 +367,16 @@ for name, w2, modes in quality:
     print(f"{name:<24} W2 = {w2:.3f}" + (f", modes covered {modes}/8" if modes is not None else ""))
 
 # %% [markdown]
-# **Mode collapse and oscillation.** The slides warn of two pathologies. A learning rate five
-# times larger with Adam's default momentum (β₁ = 0.9) and no decay provokes them: the generator
-# puts all its samples on one or two modes, and the discriminator's reaction chases it to another
-# mode, again and again. The run is seeded, so it collapses the same way every time.
+# **Mode collapse and oscillation.** The slides warn of two pathologies. Change four settings at once:
+# a learning rate 2.5 times larger (5e-3 instead of 2e-3), Adam's default momentum (β₁ = 0.9 instead of 0.5),
+# no decay, and half the batch (128 instead of 256). Read the printed counts (the 512 snapshot samples
+# within 3 standard deviations of each mode): this generator never settles on the ring. At most snapshots
+# almost none of its samples are near *any* mode, and the few that are sit on one to three neighbouring modes,
+# a different place at each snapshot: the discriminator's reaction chases the generator around the ring
+# rather than towards the data. The run is seeded, so it fails the same way every time.
 
 # %%
-bad = gan_training.train_gan_2d(target, "nonsaturating", steps=600, lr=5e-3, betas=(0.9, 0.999), decay=False,
+bad = gan_training.train_gan_2d(target, "nonsaturating", steps=400, lr=5e-3, betas=(0.9, 0.999), decay=False,
                                 batch=128, seed=0, snapshot_every=100, desc="GAN (bad setting)")
 for step, snap in bad.snapshots.items():
     cover = gan_training.mode_coverage(snap, target)
@@ -298,19 +395,23 @@ gan_lab_demo()
 # %% [markdown]
 # ## 4. Least-squares GAN (Mao et al. 2017)
 #
-# A fake that D classifies correctly but lies far from the data still gets a vanishing cross-entropy
-# gradient. The least-squares GAN replaces the cross-entropy by squared errors to target values:
+# The non-saturating loss already gives a strong gradient to fakes that D rejects (section 2). Mao et al.'s
+# motivation is the other side of the decision boundary: fakes that D classifies as *real*
+# ($D(g(z))$ near 1) but that still lie far from the data. There the non-saturating gradient $-(1 - D)$
+# vanishes, so nothing pulls those samples closer to the data. The least-squares GAN replaces the
+# cross-entropy by squared errors to target values, which keep penalising a score in proportion to its
+# distance from the target:
 #
 # $$L(D) = E_{x \sim p_X}[(D(x) - b)^2] + E_{z \sim p_z}[(D(g(z)) - a)^2], \qquad L(g) = E_{z \sim p_z}[(D(g(z)) - c)^2],$$
 #
 # a for generated data, b for real data, c the value g wants D to believe for its samples (the slide's
 # example: a = 0, b = c = 1). D outputs a raw score here, no sigmoid.
 #
-# ### Exercise 3.6 (2 pts): the LSGAN losses
+# ### Exercise 3.7 (1 pt): the LSGAN losses
 # `d_real` (shape `(m,)`) and `d_fake` (shape `(m',)`) are D's scores. Return the pair `(loss_D, loss_g)`,
 # each a batch-averaged scalar that gradients can flow through (each loss trains a network).
 
-# %% exercise="3.6" kind="warm-up"
+# %% exercise="3.7" kind="warm-up"
 def lsgan_losses(d_real, d_fake, a, b, c):
     """(L(D), L(g)) of the least-squares GAN with constants a, b, c."""
     ### BEGIN SOLUTION
@@ -321,15 +422,15 @@ def lsgan_losses(d_real, d_fake, a, b, c):
 
 
 # %% tags=["nbval-check-output"]
-check("3.6", lsgan_losses)
+check("3.7", lsgan_losses)
 
 # %% [markdown]
 # The same 2-D run with the least-squares losses (a = 0, b = c = 1), judged the same way (with a
-# smaller learning rate, 5e-4: at 2e-3 this game oscillates more). On this target it reaches all or
-# nearly all modes but with uneven weights, so its W2 stays above the cross-entropy GAN's.
+# smaller learning rate, 5e-4: at 2e-3 this game oscillates more, and Adam's β₂ = 0.99).
 
 # %%
-lsgan = gan_training.train_gan_2d(target, "least_squares", steps=1500, lr=5e-4, seed=0, snapshot_every=500)
+lsgan = gan_training.train_gan_2d(target, "least_squares", steps=1000, lr=5e-4, betas=(0.5, 0.99), seed=0,
+                                  snapshot_every=500)
 ls_samples = lsgan.sample(1000, seed=1)
 bad_samples = bad.sample(1000, seed=1)
 quality += [("LSGAN (a=0, b=c=1)", w2_exact(ls_samples, fresh()), gan_training.mode_coverage(ls_samples, target).covered),
@@ -338,6 +439,31 @@ plot_gan_snapshots(lsgan, target)
 
 # %%
 plot_sample_quality(quality)
+
+# %% [markdown]
+# **Where the LSGAN's gap is.** The LSGAN reaches all modes, yet its W2 stays above the data's. Two things
+# make up such a gap: mass *off the modes* (samples farther than 3 standard deviations from every mode centre;
+# a data point is, with probability $e^{-9/2} \approx 1.1\%$), and modes with the wrong weights (measured
+# below on the samples near a mode, as the total variation between their share per mode and 1/8). Both are
+# counts, free of the sampling noise of W2 between 1000-point draws (about ±0.05 from draw to draw here).
+#
+# A continuous generator fed a connected latent (z ~ N(0, I)) cannot tear its output into 8 separate pieces:
+# some mass must lie on bridges between the modes. How much is forced? Only as much as the generator's
+# steepness allows, and the non-saturating GAN, an equally continuous generator, shows how much that can be.
+
+# %% tags=["nbval-check-output"]
+print(f"{'':<22}{'off the modes':>14}{'uneven weights (TV)':>21}")
+for name, smp in (("data", fresh()), ("GAN, non-saturating", good_samples), ("LSGAN (a=0, b=c=1)", ls_samples)):
+    cover = gan_training.mode_coverage(smp, target)
+    share = cover.counts / cover.counts.sum()
+    print(f"{name:<22}{1 - cover.high_quality:>14.1%}{0.5 * float((share - 1 / 8).abs().sum()):>21.3f}")
+
+# %% [markdown]
+# The two generators weigh their modes about equally unevenly; what sets the LSGAN apart is the mass between the
+# modes: about half of its samples, twice the non-saturating GAN's quarter. Both are continuous maps of the same
+# Gaussian noise, so continuity forces at most the GAN's share: the rest of the LSGAN's gap is a shortfall of
+# its training (on this target, at this budget), not a limit of what a generator can represent. The bridges
+# are visible in the snapshots above as the thin arcs joining neighbouring modes.
 
 # %% [markdown]
 # ## 5. Conditional GAN (Mirza 2014)
@@ -353,7 +479,7 @@ plot_sample_quality(quality)
 
 # %%
 labelled, component_labels = gan_training.labelled_ring()
-cgan = gan_training.train_cgan_2d(labelled, component_labels, steps=800, seed=0)
+cgan = gan_training.train_cgan_2d(labelled, component_labels, steps=500, seed=0)
 plot_cgan_samples(cgan, labelled, component_labels)
 
 # %% [markdown]
@@ -361,6 +487,37 @@ plot_cgan_samples(cgan, labelled, component_labels)
 
 # %%
 cgan_label_demo(run=cgan, mixture=labelled, component_labels=component_labels)
+
+# %% [markdown]
+# **Pix2Pix** (Isola et al. 2017) is a conditional GAN for *paired* image translation: the condition is an
+# input image x (a sketch, a label map), and for each x the training set holds the matching output y. The
+# discriminator judges pairs (x, output). Since the right answer y is known, the slide adds a
+# reconstruction term to the conditional GAN's objective:
+#
+# $$G^* = \arg\min_G \max_D\ \mathcal L_{cGAN}(G, D) + \lambda\, \mathcal L_{L1}(G), \qquad
+# \mathcal L_{L1}(G) = E_{x, y, z}\big[\|y - G(x, z)\|_1\big].$$
+#
+# The L1 term gets the low frequencies right (an L2 term would too, but blurs more); the adversarial term
+# makes the details look real.
+#
+# ### Exercise 3.8 (2 pts): the Pix2Pix generator objective
+# `fake_logits` (shape `(m,)`) are D's logits on the m pairs (x, G(x, z)); `fake` holds the generated outputs
+# and `target` the paired ground truths, same shape `(m, ...)` (images: `(m, C, H, W)`); `l1_weight` is
+# λ. Return the loss the generator minimises on this batch, a scalar that gradients can flow through, with the
+# adversarial part in the form used in practice (section 2).
+
+# %% exercise="3.8" kind="build"
+def pix2pix_generator_loss(fake_logits, fake, target, l1_weight):
+    """The generator's Pix2Pix loss on a batch -> scalar."""
+    ### BEGIN SOLUTION
+    adversarial = -F.logsigmoid(fake_logits).mean()  # non-saturating: -log D(x, G(x, z))
+    l1 = (target - fake).abs().flatten(1).sum(1).mean()  # ||y - G(x, z)||_1 per output, then the batch mean
+    return adversarial + l1_weight * l1
+    ### END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+check("3.8", pix2pix_generator_loss)
 
 # %% [markdown]
 # ## 6. Unpaired translation: CycleGAN (Zhu 2017)
@@ -382,14 +539,14 @@ cgan_label_demo(run=cgan, mixture=labelled, component_labels=component_labels)
 # > $E[D_Y(G(x))^2]$ (Zhu et al. 2017, eq. 1 in its least-squares form). Without the square,
 # > D_Y could lower the term without bound by making $D_Y(G(x))$ very negative.
 #
-# ### Exercise 3.7 (3 pts): the CycleGAN terms
+# ### Exercise 3.9 (2 pts): the CycleGAN terms
 # `x` (shape `(n, 2)`) and `y` (shape `(m, 2)`) are batches of X and Y; `g`, `f`, `d_x`, `d_y` are
 # functions (networks) mapping `(k, 2)` to `(k, 2)` (the generators) or `(k, 1)` (the discriminators).
 # Return the triple `(L(g, D_Y), L(f, D_X), L_cycle)`: batch means, with the L1 norm summing |.|
-# over the two coordinates. You may call your `lsgan_losses` from exercise 3.6 for the adversarial terms.
+# over the two coordinates. You may call your `lsgan_losses` from exercise 3.7 for the adversarial terms.
 # Each term must keep its gradients: the check differentiates it with respect to the networks it trains.
 
-# %% exercise="3.7" kind="warm-up"
+# %% exercise="3.9" kind="warm-up"
 def cyclegan_terms(x, y, g, f, d_x, d_y):
     """(L(g, D_Y), L(f, D_X), L_cycle(f, g)), each a scalar."""
     ### BEGIN SOLUTION
@@ -401,7 +558,7 @@ def cyclegan_terms(x, y, g, f, d_x, d_y):
 
 
 # %% tags=["nbval-check-output"]
-check("3.7", cyclegan_terms)
+check("3.9", cyclegan_terms)
 
 # %% [markdown]
 # Train the four networks twice from the same seed: with the cycle term (λ = 5) and without it (λ = 0).
@@ -411,11 +568,22 @@ check("3.7", cyclegan_terms)
 domain_gen = torch.Generator().manual_seed(3)
 sample_x = lambda n: cyclegan.circle_domain(n, domain_gen)[0]  # noqa: E731
 sample_y = lambda n: cyclegan.square_domain(n, domain_gen)[0]  # noqa: E731
-cycle_runs = {f"λ = {lam:g}": cyclegan.train_cyclegan(sample_x, sample_y, cycle_weight=lam, steps=500, seed=0)
+cycle_runs = {f"λ = {lam:g}": cyclegan.train_cyclegan(sample_x, sample_y, cycle_weight=lam, steps=350, seed=0)
               for lam in (5.0, 0.0)}
 x_show, x_angle = cyclegan.circle_domain(600, torch.Generator().manual_seed(4))
 y_show, _ = cyclegan.square_domain(600, torch.Generator().manual_seed(5))
 plot_cyclegan(cycle_runs, x_show, x_angle, y_show)
+
+# %% tags=["nbval-check-output"]
+with torch.no_grad():
+    for name, run in cycle_runs.items():
+        g_x = run.g(x_show)
+        turn = torch.atan2(g_x[:, 1], g_x[:, 0]) - x_angle  # how far round g moves each point
+        mean_turn = torch.atan2(turn.sin().mean(), turn.cos().mean())
+        agreement = torch.hypot(turn.sin().mean(), turn.cos().mean())  # 1: every point turns by the same angle
+        round_trip = (run.f(g_x) - x_show).abs().sum(1).mean()
+        print(f"{name}: g turns x by {math.degrees(mean_turn):+4.0f} degrees on average (agreement {agreement:.2f}), "
+              f"round-trip error {round_trip:.2f}")
 
 # %% [markdown]
 # Both versions land g(x) on the square: the adversarial terms do their job. Without the cycle term
@@ -423,6 +591,12 @@ plot_cyclegan(cycle_runs, x_show, x_angle, y_show)
 # arbitrary correspondence (a rotation or a reflection, here), so f(g(x)) lands elsewhere on the circle
 # and the round-trip error is large. With it, f undoes g: the translation keeps track of *which* x
 # became which y, the property unpaired translation needs.
+#
+# What the cycle term does **not** do is choose that correspondence. Look at the colours at λ = 5: g sends
+# the circle to the square with a turn of nearly half a revolution, not to the nearest points. Any bijection
+# from the circle onto the square, composed with its inverse, is perfectly cycle-consistent, so the loss is
+# as happy with that turn as with the "obvious" map; which one training finds depends on the initialisation.
+# The round-trip error below measures consistency, not whether the correspondence is the one we had in mind.
 
 # %% [markdown]
 # ## 7. Adaptive instance normalisation and StyleGAN
@@ -435,11 +609,11 @@ plot_cyclegan(cycle_runs, x_show, x_angle, y_show)
 # $$\mathrm{AdaIN}(x, y) = \sigma(y) \Big(\frac{x - \mu(x)}{\sigma(x)}\Big) + \mu(y),
 # \qquad \mu_{nc}(x) = \frac1{HW}\sum_{h,w} x_{nchw}, \quad \sigma_{nc}(x) = \sqrt{\frac1{HW}\sum_{h,w}(x_{nchw} - \mu_{nc})^2 + \epsilon}.$$
 #
-# ### Exercise 3.8 (2 pts): AdaIN
+# ### Exercise 3.10 (2 pts): AdaIN
 # `x` has shape `(N, C, H, W)`; `y` has shape `(N, C, H', W')` (its H', W' may differ). Use the
 # biased variance (divide by HW, as instance normalisation does) and ε = 1e-5 inside the square root.
 
-# %% exercise="3.8" kind="warm-up"
+# %% exercise="3.10" kind="warm-up"
 def adain(x, y):
     """AdaIN(x, y): x's per-image, per-channel statistics replaced by y's; shape of x."""
     ### BEGIN SOLUTION
@@ -451,7 +625,7 @@ def adain(x, y):
 
 
 # %% tags=["nbval-check-output"]
-check("3.8", adain)
+check("3.10", adain)
 
 # %% [markdown]
 # On images the channels are colours: AdaIN gives a grey content digit the colours and contrast of a

@@ -60,7 +60,7 @@ def adain(x, y, eps: float = EPS) -> Tensor:
     Returns:
         Shape of x.
 
-    Graded in exercise 3.8 (notebook ``03_gans``).
+    Graded in exercise 3.10 (notebook ``03_gans``).
     """
     x, y = _maps(x, "x"), _maps(y, "y")
     if y.shape[1] != x.shape[1] or y.shape[0] not in (1, x.shape[0]):

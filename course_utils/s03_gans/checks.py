@@ -7,16 +7,27 @@ and :mod:`~.adain`, and names the likely mistake when it can.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..data.mixtures import GaussianMixture
-from ..grading.compare import Mistake, call_with_grad, clone_args, expect_close, generator, to_plain_tensor
+from ..grading.compare import (
+    Mistake,
+    call_with_grad,
+    call_with_state,
+    clone_args,
+    expect_close,
+    generator,
+    seeded_module,
+    to_plain_tensor,
+)
 from ..grading.core import CheckFailed, register
 from ..s01_kl_elbo import divergences
-from . import adain, cyclegan, gan
+from . import adain, cyclegan, gan, gan_training
 
 SECTION = "03"
 LOG4 = math.log(4.0)
@@ -58,29 +69,78 @@ def _hostile_tails():
 
 
 @register(
-    "3.1", SECTION, "The optimal discriminator D*", 1, "optimal_discriminator",
-    "for a fixed generator, D* is the probability that x is real: compare how much of the density at x is p_X",
-    reference=gan.optimal_discriminator,
+    "3.1", SECTION, "The density-ratio view: data expectations from generator samples", 2, "reweighted_mean",
+    "a discriminator tells how much likelier x is under the data than under the generator: use that to reweight "
+    "the generator's samples",
+    reference=gan.reweighted_mean, kind="build",
+    hints=(
+        "the odds D / (1 - D) of the optimal discriminator are the density ratio p_X / p_theta; with D = sigmoid(l), "
+        "write the odds in terms of the logit l",
+        "E_pX[f] = E_ptheta[(p_X / p_theta) f]: weight each f(x_j) by its odds, then divide by the sum of the "
+        "weights so that they sum to 1 (self-normalised importance sampling; the odds are only right up to a "
+        "constant). exp overflows in float32 once l > 88: normalise without forming exp(l) alone",
+        "w = torch.softmax(fake_logits, 0), which is exp(l_j) / sum_k exp(l_k) without overflow; return w @ values "
+        "(the same as (w[:, None] * values).sum(0) for values of shape (n, k))",
+    ),
 )
-def check_optimal_discriminator(fn) -> None:
-    """Exercise 3.1: compares with :func:`~course_utils.s03_gans.gan.optimal_discriminator`."""
-    p_x, p_theta, _ = _grid_densities(31)
-    ref = gan.optimal_discriminator(p_x, p_theta)
+def check_reweighted_mean(fn) -> None:
+    """Exercise 3.1: compares with :func:`~course_utils.s03_gans.gan.reweighted_mean`."""
+    g = generator(31)
+    n = 200
+    logits = 1.5 * torch.randn(n, generator=g, dtype=torch.float64)
+    # features that depend on the logit, so that reweighting changes the answer
+    values = torch.randn(n, 3, generator=g, dtype=torch.float64) + logits[:, None] * torch.tensor(
+        [1.0, -0.5, 0.25], dtype=torch.float64)
+    ref = gan.reweighted_mean(logits, values)
+    d = torch.sigmoid(logits)
+
+    def normalised(w):
+        return (w / w.sum()) @ values
+
     mistakes = [
-        Mistake(p_theta / (p_x + p_theta), "that is 1 - D*: D(x) is the probability that x comes from the DATA, "
-                                           "so p_X goes in the numerator"),
-        Mistake(p_x / p_theta, "that is the density ratio p_X / p_theta = D* / (1 - D*); D* = p_X / (p_X + p_theta)"),
-        Mistake(torch.full_like(p_x, 0.5), "D* = 1/2 only at equilibrium (p_theta = p_X); here the densities differ"),
+        Mistake(values.mean(0), "that is the plain mean under p_theta: weight each sample by how much likelier it is "
+                                "under the data than under the generator"),
+        Mistake(normalised(d), "those weights are D, a probability: the density ratio p_X / p_theta is D's odds, "
+                               "D / (1 - D)"),
+        Mistake(normalised(torch.exp(-logits)), "those weights are p_theta / p_X, the inverse ratio: D is the "
+                                                "probability that x is REAL, so its odds are p_X / p_theta"),
+        Mistake(normalised(1 - d), "those weights are 1 - D: the density ratio p_X / p_theta is D's odds"),
+        Mistake((torch.exp(logits)[:, None] * values).mean(0),
+                "normalise the weights: divide by their sum, not by n (D's odds give p_X / p_theta only up to a "
+                "constant, and self-normalised weights sum to 1)"),
+        Mistake((torch.exp(logits)[:, None] * values).sum(0), "normalise the weights so that they sum to 1"),
+        Mistake(normalised(d / (1 - d)).sum(), "return one estimate per feature, shape (k,)"),
     ]
-    expect_close(fn(*clone_args(p_x, p_theta)), ref, what="a data mixture and a generator Gaussian on 801 grid points",
-                 mistakes=mistakes)
-    expect_close(fn(*clone_args(p_x, p_x)), torch.full_like(p_x, 0.5), what="p_theta = p_X (the equilibrium)")
+    what = "200 generator samples with 3 features"
+    expect_close(fn(*clone_args(logits, values)), ref, what=what, mistakes=mistakes)
+    one = values[:, 1].contiguous()
+    expect_close(fn(*clone_args(logits, one)), gan.reweighted_mean(logits, one), what="values of shape (200,)",
+                 mistakes=[Mistake(values.mean(0)[1], "weight each sample by the density ratio")])
+    expect_close(fn(*clone_args(torch.zeros(n, dtype=torch.float64), values)), values.mean(0),
+                 what="D = 1/2 on every sample (p_theta = p_X: the weights are equal)")
+    confident = (logits + 95.0).float()
+    what = "a confident discriminator: float32 logits between about 90 and 100 (exp overflows past 88)"
+    got = to_plain_tensor(fn(confident, values.float()))
+    if not bool(torch.isfinite(got).all()):
+        raise CheckFailed(f"on {what}: you returned {got.flatten()[0].item():g}: exp(l) is inf in float32 beyond "
+                          "l = 88, and inf / inf is nan. The weights only need the logits up to a common shift: "
+                          "subtract max(l) before exp, or use torch.softmax")
+    expect_close(got, gan.reweighted_mean(confident.double(), values.float().double()), what=what,
+                 rtol=1e-4, atol=1e-4)
 
 
 @register(
     "3.2", SECTION, "C(g), the value at the optimal discriminator", 2, "optimal_value",
-    "plug D* into L(D, g) and integrate both expectations on the grid (a sum times dx); keep natural logs",
+    "the generator faces the best discriminator: find D* for these two densities and put it into the game's value",
     reference=gan.optimal_value_on_grid,
+    hints=(
+        "L(D, g) = int p_X log D + p_theta log(1 - D) dx is maximised pointwise: a log y + b log(1 - y) peaks at "
+        "y = a / (a + b); an integral on an evenly spaced grid is a sum times dx; natural logs",
+        "write 1 - D* as p_theta / (p_X + p_theta), not as a subtraction (it rounds to 0 in the tails), and use "
+        "torch.xlogy(a, b) = a log b, which is 0 where a = 0",
+        "D* = p_x / (p_x + p_theta); return (torch.xlogy(p_x, D*) + torch.xlogy(p_theta, p_theta / (p_x + p_theta)))"
+        ".sum() * dx",
+    ),
 )
 def check_optimal_value(fn) -> None:
     """Exercise 3.2: compares with :func:`~course_utils.s03_gans.gan.optimal_value_on_grid`."""
@@ -122,8 +182,13 @@ def _dirichlet(shape, g) -> torch.Tensor:
 
 @register(
     "3.3", SECTION, "JSD between two discrete distributions", 1, "jsd_discrete",
-    "compare each distribution with their mixture m = (p + q) / 2 and average the two KLs; a p_i = 0 term counts as 0",
+    "the JSD compares each distribution with their mixture, not with each other",
     reference=gan.jsd_discrete,
+    hints=(
+        "the mixture is m = (p + q) / 2; the JSD averages two KL divergences, each to m; sum over the last axis",
+        "a term with p_i = 0 must count as 0 (0 log 0 = 0): torch.xlogy(p, p) - torch.xlogy(p, m) does that",
+        "JSD = 1/2 sum_i p_i log(p_i / m_i) + 1/2 sum_i q_i log(q_i / m_i), with m = (p + q) / 2",
+    ),
 )
 def check_jsd_discrete(fn) -> None:
     """Exercise 3.3: compares with :func:`~course_utils.s03_gans.gan.jsd_discrete`."""
@@ -157,6 +222,45 @@ def check_jsd_discrete(fn) -> None:
                  what="distributions with disjoint supports (the JSD is log 2, its largest value)")
 
 
+@register(
+    "3.4", SECTION, "Predict C(g) for two shifted uniforms", 2, "predict_value_shifted",
+    "draw the two densities and mark where each one is alone and where they overlap: what is D* in each region?",
+    reference=gan.shifted_uniforms_value, kind="predict",
+    hints=(
+        "where only p_X is positive, D* = 1 and log D* = 0; where only p_theta is, 1 - D* = 1: those regions add "
+        "nothing. Only the overlap, of length 1 - s while s < 1, contributes",
+        "on the overlap both densities are 1 and D* = 1/2: each of the two expectations gets (1 - s) log(1/2); "
+        "and once s >= 1 the supports are disjoint",
+        "C = -log 4 * max(0, 1 - s), i.e. -log 4 + 2 JSD with JSD = log 2 * min(1, s)",
+    ),
+)
+def check_predict_value_shifted(fn) -> None:
+    """Exercise 3.4: compares with :func:`~course_utils.s03_gans.gan.shifted_uniforms_value`."""
+    g = generator(34)
+    u = torch.rand(3, generator=g, dtype=torch.float64).tolist()
+    shifts = [0.0, 0.1 + 0.35 * u[0], 0.5 + 0.4 * u[1], 1.2 + 1.5 * u[2]]
+    for s in shifts:
+        ref = gan.shifted_uniforms_value(s)
+        jsd = math.log(2) * min(1.0, s)
+        mistakes = [
+            Mistake(torch.tensor(-(1 - s) * math.log(4)),
+                    "past s = 1 nothing overlaps: D* is 1 on p_X's support and 0 on p_theta's, both logs are 0, "
+                    "and C = 0 (it never exceeds 0)"),
+            Mistake(torch.tensor(-LOG4), "C = -log 4 only where the supports coincide: the parts where one density is "
+                                         "alone contribute log 1 = 0"),
+            Mistake(torch.tensor(-math.log(2) * max(0.0, 1 - s)), "on the overlap D* = 1/2 in BOTH expectations: "
+                                                                   "each contributes (1 - s) log(1/2)"),
+            Mistake(torch.tensor(jsd), "that is the JSD: C(g) = -log 4 + 2 JSD"),
+            Mistake(torch.tensor(2 * jsd), "that is 2 JSD: C(g) = -log 4 + 2 JSD"),
+            Mistake(torch.tensor(-LOG4 + jsd), "C(g) = -log 4 + 2 JSD: twice the JSD"),
+            Mistake(torch.tensor(-LOG4 * s), "the overlap has length 1 - s, not s: at s = 0 the densities coincide "
+                                             "and C = -log 4"),
+        ]
+        got = fn(s)
+        expect_close(got, torch.tensor(ref, dtype=torch.float64), what=f"shift s = {s:.3f}", mistakes=mistakes,
+                     rtol=1e-4, atol=1e-4)
+
+
 def _logits(seed: int, m: int, k: int):
     g = generator(seed)
     return 2.5 * torch.randn(m, generator=g, dtype=torch.float64), 2.5 * torch.randn(k, generator=g,
@@ -173,13 +277,19 @@ def _check_gradient(fn, args, wrt, what):
 
 
 @register(
-    "3.4", SECTION, "The discriminator loss (binary cross-entropy)", 2, "discriminator_loss",
-    "D = sigmoid(logit); the loss is -L(D, g): minus the batch mean of log D on real data, minus the batch mean of "
-    "log(1 - D) on fakes",
+    "3.5", SECTION, "The discriminator loss (binary cross-entropy)", 1, "discriminator_loss",
+    "D maximises L(D, g): return what it minimises, estimating each expectation on its own batch",
     reference=gan.discriminator_loss,
+    hints=(
+        "D = sigmoid(logit). Real data carries the label 1 and fakes the label 0: the loss is a binary "
+        "cross-entropy, one batch mean per expectation, added",
+        "log sigmoid(l) = -softplus(-l) and log(1 - sigmoid(l)) = -softplus(l) stay finite for any logit "
+        "(F.logsigmoid, F.softplus, F.binary_cross_entropy_with_logits)",
+        "return -F.logsigmoid(real_logits).mean() - F.logsigmoid(-fake_logits).mean()",
+    ),
 )
 def check_discriminator_loss(fn) -> None:
-    """Exercise 3.4: compares with :func:`~course_utils.s03_gans.gan.discriminator_loss`."""
+    """Exercise 3.5: compares with :func:`~course_utils.s03_gans.gan.discriminator_loss`."""
     real, fake = _logits(33, 64, 48)
     ref = gan.discriminator_loss(real, fake)
     dr, df = torch.sigmoid(real), torch.sigmoid(fake)
@@ -204,36 +314,169 @@ def check_discriminator_loss(fn) -> None:
                  what="all logits 0 (D = 1/2 everywhere: the loss is 2 log 2 = log 4)")
 
 
+#: The check's plain SGD learning rates (no momentum: a parameter's change is exactly -lr * its gradient).
+_LR_G, _LR_D = 0.2, 0.3
+
+
+def _gan_case(seed: int):
+    """Tiny float64 networks whose weights follow the hidden seed, a real batch (16, 2) and noise (12, 2)."""
+    g = generator(seed)
+    gen = seeded_module(lambda: nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2)).double(), g)
+    disc = seeded_module(lambda: nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1)).double(), g)
+    x_real = 1.0 + 0.5 * torch.randn(16, 2, generator=g, dtype=torch.float64)
+    z = torch.randn(12, 2, generator=g, dtype=torch.float64)
+    return gen, disc, x_real, z
+
+
+def _fresh(gen, disc):
+    """Copies of the two networks and a plain SGD optimiser over each."""
+    gen, disc = copy.deepcopy(gen), copy.deepcopy(disc)
+    return gen, disc, torch.optim.SGD(gen.parameters(), lr=_LR_G), torch.optim.SGD(disc.parameters(), lr=_LR_D)
+
+
+def _flat(state) -> torch.Tensor:
+    return torch.cat([to_plain_tensor(v).flatten() for v in state.values()])
+
+
+def _gan_variant(gen, disc, x_real, z, *, detach=True, zero_g=True, stale=False, g_loss="nonsaturating",
+                 swap=False, d_moves=False, half=False):
+    """A GAN step with one realistic bug switched on; returns (flat g params, flat D params)."""
+    gen, disc, opt_g, opt_d = _fresh(gen, disc)
+    losses = {"nonsaturating": lambda s: F.softplus(-s).mean(), "minimax": lambda s: -F.softplus(s).mean(),
+              "wrong_sign": lambda s: -F.softplus(-s).mean(), "sum": lambda s: F.softplus(-s).sum()}
+    fake = gen(z)
+    if stale:  # g's gradient from D's outputs before D's update
+        stale_grads = torch.autograd.grad(losses[g_loss](disc(fake)), list(gen.parameters()), retain_graph=True)
+    real_l, fake_l = disc(x_real), disc(fake.detach() if detach else fake)
+    loss_d = gan.discriminator_loss(fake_l, real_l) if swap else gan.discriminator_loss(real_l, fake_l)
+    opt_d.zero_grad()
+    (0.5 * loss_d if half else loss_d).backward(retain_graph=not detach)
+    opt_d.step()
+    if zero_g:
+        opt_g.zero_grad()
+    if stale:
+        for p, gr in zip(gen.parameters(), stale_grads, strict=True):
+            p.grad = gr.clone()
+    else:
+        losses[g_loss](disc(fake)).backward()
+    opt_g.step()
+    if d_moves:
+        opt_d.step()
+    with torch.no_grad():
+        return (torch.cat([p.flatten() for p in gen.state_dict().values()]),
+                torch.cat([p.flatten() for p in disc.state_dict().values()]))
+
+
 @register(
-    "3.5", SECTION, "The non-saturating generator loss", 1, "generator_loss_nonsaturating",
-    "instead of minimising log(1 - D(g(z))), the generator maximises log D(g(z)): write it as a loss to minimise",
-    reference=gan.generator_loss,
+    "3.6", SECTION, "One alternating GAN step", 4, "gan_step",
+    "first one step of D on its loss, then one step of g on the non-saturating loss: think about which network "
+    "each backward pass reaches, and which D scores g's loss must see",
+    reference=gan_training.gan_step, kind="training-step",
+    hints=(
+        "D's step: its loss (exercise 3.5) on D(x_real) and D(g(z)); a backward pass through D(g(z)) also reaches "
+        "g's weights, so stop it there (fake.detach()) or zero g's gradients before g's own step. Zero each "
+        "optimiser's gradients before its backward pass",
+        "g's step comes after opt_D.step(): score the fakes with the UPDATED D (call D again; the logits computed "
+        "before D's step are stale), use the non-saturating loss -log D(g(z)), and step only opt_G",
+        "fake = G(z); loss_d = discriminator_loss(D(x_real), D(fake.detach())); opt_D.zero_grad(); "
+        "loss_d.backward(); opt_D.step(); loss_g = -F.logsigmoid(D(fake)).mean(); opt_G.zero_grad(); "
+        "loss_g.backward(); opt_G.step(); return loss_d.item(), loss_g.item()",
+    ),
 )
-def check_generator_loss(fn) -> None:
-    """Exercise 3.5: compares with :func:`~course_utils.s03_gans.gan.generator_loss`."""
-    _, fake = _logits(34, 2, 40)
-    ref = gan.generator_loss(fake, "nonsaturating")
-    d = torch.sigmoid(fake)
-    mistakes = [
-        Mistake(torch.log(1 - d).mean(), "that is the saturating (minimax) loss log(1 - D): the non-saturating loss "
-                                         "is -log D(g(z))"),
-        Mistake(-torch.log(1 - d).mean(), "that is -log(1 - D): the generator wants D(g(z)) large, minimise -log D"),
-        Mistake(-ref, "sign slip: minimise -log D(g(z)) (it is >= 0)"),
-        Mistake(-d.mean(), "you forgot the log: -log D(g(z)), not -D"),
-        Mistake(F.softplus(-fake).sum(), "average over the batch, do not sum"),
+def check_gan_step(fn) -> None:
+    """Exercise 3.6: compares with :func:`~course_utils.s03_gans.gan_training.gan_step`.
+
+    Runs the student's step and the reference on identical copies of tiny seeded networks with plain
+    SGD (lr 0.2 for g, 0.3 for D, no momentum), then compares every parameter of D, every parameter of
+    g and the two returned losses; the buggy variants of :func:`_gan_variant` name the mistake.
+    """
+    gen, disc, x_real, z = _gan_case(36)
+    g_ref, d_ref, opt_g, opt_d = _fresh(gen, disc)
+    ref_losses = gan_training.gan_step(g_ref, d_ref, opt_g, opt_d, x_real.clone(), z.clone())
+    ref_g, ref_d = _flat(g_ref.state_dict()), _flat(d_ref.state_dict())
+    g_mine, d_mine, opt_g, opt_d = _fresh(gen, disc)
+    try:
+        value, after = call_with_state(fn, g_mine, d_mine, opt_g, opt_d, *clone_args(x_real, z))
+    except Exception as err:
+        _explain_autograd_error(err)
+        raise
+    if not isinstance(after[0], dict) or not isinstance(after[1], dict):
+        raise CheckFailed("the networks could not be read back after your step")
+    got_g, got_d = _flat(after[0]), _flat(after[1])
+    what = "tiny seeded networks with plain SGD (lr_G = 0.2, lr_D = 0.3)"
+    start_g, start_d = _flat(gen.state_dict()), _flat(disc.state_dict())
+
+    def variant(**bug):
+        return _gan_variant(gen, disc, x_real, z, **bug)
+
+    d_mistakes = [
+        Mistake(start_d, "D did not move: take one optimiser step on D's loss first (opt_D.step())"),
+        Mistake(variant(swap=True)[1], "D's labels are swapped: D's loss gives real data the label 1 and fakes 0"),
+        Mistake(variant(d_moves=True)[1], "D moved again during g's step: only opt_G.step() belongs there "
+                                          "(g's loss also leaves gradients in D, which must not move D)"),
+        Mistake(variant(half=True)[1], "D's step is half the reference's: D's loss adds the two expectations, "
+                                       "no factor 1/2"),
     ]
-    value, _ = _check_gradient(fn, clone_args(fake), (0,), "40 fake logits")
-    expect_close(value, ref, what="40 fake logits", mistakes=mistakes)
+    expect_close(got_d, ref_d, what=f"{what}: D's parameters after the step", mistakes=d_mistakes)
+    g_mistakes = [
+        Mistake(start_g, "g did not move: after D's step, take one optimiser step on g's loss (opt_G.step())"),
+        Mistake(variant(detach=False, zero_g=False)[0],
+                "g also moved along the gradient of D's loss: the D step's backward pass reached g through the "
+                "fakes. Detach the fakes in D's step, or zero g's gradients before g's backward pass"),
+        Mistake(variant(stale=True)[0],
+                "g's step used D's scores from BEFORE D's update (stale outputs, or g stepped first): after "
+                "opt_D.step(), score the fakes with D again"),
+        Mistake(variant(g_loss="minimax")[0], "that is the saturating loss log(1 - D(g(z))): use the non-saturating "
+                                               "loss -log D(g(z))"),
+        Mistake(variant(g_loss="wrong_sign")[0], "g moved the wrong way: g MINIMISES -log D(g(z))"),
+        Mistake(variant(g_loss="sum")[0], "g's loss averages over the batch, do not sum"),
+    ]
+    expect_close(got_g, ref_g, what=f"{what}: g's parameters after the step", mistakes=g_mistakes)
+    if isinstance(value, torch.Tensor) and to_plain_tensor(value).numel() == 2:
+        value = tuple(to_plain_tensor(value).flatten())
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise CheckFailed("the networks are right: now return the pair (loss_d, loss_g)")
+    expect_close(value[0], ref_losses[0], what=f"{what}: the returned loss_d (D's loss before its step)")
+    expect_close(value[1], ref_losses[1], what=f"{what}: the returned loss_g (g's loss, scored by the updated D)",
+                 mistakes=[Mistake(torch.tensor(variant_loss_g_stale(gen, disc, z)),
+                                   "return g's loss as scored by the UPDATED D (the one g's step used)")])
+
+
+def _explain_autograd_error(err: Exception) -> None:
+    """Turn the two autograd errors a GAN step typically raises into what they mean here."""
+    if isinstance(err, NotImplementedError):
+        return
+    text = str(err)
+    if "modified by an inplace operation" in text:
+        raise CheckFailed("your step raised autograd's 'modified by an inplace operation' error: g's loss went back "
+                          "through D's outputs computed BEFORE opt_D.step() changed D's weights in place (stale "
+                          "outputs). Score the fakes with D again after D's step") from None
+    if "backward through the graph a second time" in text:
+        raise CheckFailed("your step raised autograd's 'backward through the graph a second time' error: D's "
+                          "backward pass went through g(z) and freed that part of the graph. In D's step use the "
+                          "detached fakes (fake.detach()): D's loss must not reach g anyway") from None
+
+
+def variant_loss_g_stale(gen, disc, z) -> float:
+    """g's non-saturating loss scored by D before its update (the value a stale step returns)."""
+    with torch.no_grad():
+        return float(F.softplus(-disc(gen(z))).mean())
 
 
 @register(
-    "3.6", SECTION, "Least-squares GAN losses", 2, "lsgan_losses",
-    "a is D's target for generated data, b for real data, c what g wants D to say on its samples; "
-    "square each gap and average over the batch",
+    "3.7", SECTION, "Least-squares GAN losses", 1, "lsgan_losses",
+    "each network pulls D's scores towards its own target value: a squared gap to that target, batch-averaged",
     reference=gan.lsgan_losses,
+    hints=(
+        "D wants its scores on real data near b and on generated data near a; g wants D's scores on its samples "
+        "near c. D's loss has two expectations, g's one",
+        "each expectation is a batch mean of a squared gap; no sigmoid, no log, no factor 1/2 (the slide's form); "
+        "keep torch operations so that gradients reach d_real and d_fake",
+        "loss_D = ((d_real - b) ** 2).mean() + ((d_fake - a) ** 2).mean(); loss_g = ((d_fake - c) ** 2).mean()",
+    ),
 )
 def check_lsgan_losses(fn) -> None:
-    """Exercise 3.6: compares with :func:`~course_utils.s03_gans.gan.lsgan_losses`."""
+    """Exercise 3.7: compares with :func:`~course_utils.s03_gans.gan.lsgan_losses`."""
     g = generator(35)
     d_real = torch.randn(50, generator=g, dtype=torch.float64)
     d_fake = torch.randn(30, generator=g, dtype=torch.float64)
@@ -276,6 +519,57 @@ def check_lsgan_losses(fn) -> None:
             expect_close(gr, ex, what=f"{what} with respect to {arg}")
 
 
+@register(
+    "3.8", SECTION, "The Pix2Pix generator objective", 2, "pix2pix_generator_loss",
+    "the slide's objective has two parts for G: fooling the conditional discriminator, and staying close to the "
+    "paired target; write G's side of each as a loss to minimise",
+    reference=gan.pix2pix_generator_loss, kind="build",
+    hints=(
+        "G's adversarial part is the conditional GAN's generator term, in the non-saturating form used in practice "
+        "(exercise 3.6); the second part is lambda times the expected L1 distance between the target y and G's output",
+        "the L1 norm of one output sums |.| over all of its entries (every axis but the batch); the expectation is a "
+        "batch mean. lambda weighs only the L1 part. Keep torch operations: the loss trains G through both arguments",
+        "-F.logsigmoid(fake_logits).mean() + l1_weight * (target - fake).abs().flatten(1).sum(1).mean()",
+    ),
+)
+def check_pix2pix_generator_loss(fn) -> None:
+    """Exercise 3.8: compares with :func:`~course_utils.s03_gans.gan.pix2pix_generator_loss`."""
+    g = generator(38)
+    logits = 2.0 * torch.randn(6, generator=g, dtype=torch.float64)
+    fake = torch.randn(6, 2, 4, 4, generator=g, dtype=torch.float64)
+    target = fake + 0.5 * torch.randn(6, 2, 4, 4, generator=g, dtype=torch.float64)
+    lam = 0.5 + float(torch.rand((), generator=g, dtype=torch.float64))
+    ref = gan.pix2pix_generator_loss(logits, fake, target, lam)
+    adv, l1 = F.softplus(-logits).mean(), (target - fake).abs().flatten(1).sum(1).mean()
+    mistakes = [
+        Mistake(adv, "add the L1 term: lambda times the expected L1 distance between y and G's output"),
+        Mistake(lam * l1, "add the adversarial term: G must also fool the discriminator"),
+        Mistake(-F.softplus(logits).mean() + lam * l1, "that is the saturating adversarial term log(1 - D): use the "
+                                                        "non-saturating -log D(x, G(x))"),
+        Mistake(F.softplus(logits).mean() + lam * l1, "that is D's side (label 0 on fakes): G wants D to say 1, "
+                                                       "-log D(x, G(x))"),
+        Mistake(adv + lam * (target - fake).abs().mean(), "the L1 norm of an output sums |.| over its entries; "
+                                                          "only the expectation is a batch mean"),
+        Mistake(adv + lam * ((target - fake) ** 2).flatten(1).sum(1).mean(),
+                "the slide's reconstruction term is the L1 norm, not the squared error (L1 blurs less)"),
+        Mistake(lam * adv + l1, "lambda weighs the L1 term, not the adversarial one"),
+        Mistake(adv + l1, "multiply the L1 term by lambda"),
+        Mistake(adv + lam * (target - fake).abs().sum(), "average the L1 norms over the batch, do not sum"),
+    ]
+    what = f"6 outputs of shape (2, 4, 4), lambda = {lam:.3f}"
+    value, grads = call_with_grad(fn, *clone_args(logits, fake, target), lam, wrt=(0, 1))
+    expect_close(value, ref, what=what, mistakes=mistakes)
+    if grads is None or any(gr is None for gr in grads):
+        raise CheckFailed(f"on {what}: no gradient reaches the logits or G's output: compute the loss with torch "
+                          "operations on the arguments (no .item(), .detach() or numpy), or G cannot train")
+    lg = logits.clone().requires_grad_(True)
+    fk = fake.clone().requires_grad_(True)
+    ref_grads = torch.autograd.grad(gan.pix2pix_generator_loss(lg, fk, target, lam), [lg, fk])
+    expect_close(grads[0], ref_grads[0], what=f"{what}: the gradient with respect to the logits")
+    expect_close(grads[1], ref_grads[1], what=f"{what}: the gradient with respect to G's output")
+    expect_close(fn(*clone_args(logits, fake, target), 0.0), adv, what="lambda = 0 (only the adversarial term)")
+
+
 def _cycle_case(seed: int):
     g = generator(seed)
     x = torch.randn(40, 2, generator=g, dtype=torch.float64)
@@ -293,13 +587,21 @@ def _cycle_case(seed: int):
 
 
 @register(
-    "3.7", SECTION, "CycleGAN: adversarial and cycle-consistency terms", 3, "cyclegan_terms",
-    "D_Y judges y (real) and g(x) (translated) with squared gaps to 1 and to 0; the cycle term goes "
-    "x -> g -> f -> back to x and y -> f -> g -> back to y, with an L1 norm over coordinates and a batch mean",
+    "3.9", SECTION, "CycleGAN: adversarial and cycle-consistency terms", 2, "cyclegan_terms",
+    "each discriminator judges real points of its own domain against translated ones; the cycle term translates "
+    "there and back",
     reference=cyclegan.cyclegan_terms,
+    hints=(
+        "g maps X to Y, so D_Y judges y (real, target 1) and g(x) (translated, target 0) with squared gaps, as in "
+        "the least-squares GAN (a = 0, b = 1); f and D_X the same way in the other direction. Mind the slide's slip",
+        "the cycle goes x -> g(x) -> f(g(x)), compared with x, and y -> f(y) -> g(f(y)), compared with y: an L1 norm "
+        "summing |.| over the 2 coordinates, then a batch mean, for each direction",
+        "adv_g = ((d_y(y) - 1) ** 2).mean() + (d_y(g(x)) ** 2).mean(); adv_f likewise with d_x, x, f(y); "
+        "cycle = (f(g(x)) - x).abs().sum(-1).mean() + (g(f(y)) - y).abs().sum(-1).mean()",
+    ),
 )
 def check_cyclegan_terms(fn) -> None:
-    """Exercise 3.7: compares with :func:`~course_utils.s03_gans.cyclegan.cyclegan_terms`."""
+    """Exercise 3.9: compares with :func:`~course_utils.s03_gans.cyclegan.cyclegan_terms`."""
     x, y, gm, fm, dxm, dym = _cycle_case(36)
     ref = cyclegan.cyclegan_terms(x, y, gm, fm, dxm, dym)
     # Each term trains networks: L(g, D_Y) trains D_Y, L(f, D_X) trains D_X, L_cycle trains g and f.
@@ -362,13 +664,19 @@ def check_cyclegan_terms(fn) -> None:
 
 
 @register(
-    "3.8", SECTION, "Adaptive instance normalisation (AdaIN)", 2, "adain",
-    "compute each image's per-channel mean and standard deviation over the H x W positions (keepdim helps "
-    "broadcasting), normalise x with its own, then scale and shift with y's",
+    "3.10", SECTION, "Adaptive instance normalisation (AdaIN)", 2, "adain",
+    "x keeps its normalised pattern and takes y's statistics: which statistics, over which axes?",
     reference=adain.adain,
+    hints=(
+        "mu and sigma are per image and per channel: reduce over the last two axes only (dims (2, 3), keepdim=True)",
+        "sigma is the square root of the biased variance plus eps = 1e-5 (unbiased=False: divide by H*W); "
+        "standardise x with its own statistics, then give it y's",
+        "sigma_y * (x - mu_x) / sigma_x + mu_y, with mu = t.mean((2, 3), keepdim=True) and "
+        "sigma = (t.var((2, 3), keepdim=True, unbiased=False) + 1e-5).sqrt()",
+    ),
 )
 def check_adain(fn) -> None:
-    """Exercise 3.8: compares with :func:`~course_utils.s03_gans.adain.adain`."""
+    """Exercise 3.10: compares with :func:`~course_utils.s03_gans.adain.adain`."""
     g = generator(37)
     x = 2.0 + 1.5 * torch.randn(4, 3, 8, 8, generator=g, dtype=torch.float64)
     y = -1.0 + 0.5 * torch.randn(4, 3, 8, 8, generator=g, dtype=torch.float64) * torch.arange(

@@ -98,7 +98,7 @@ def cyclegan_terms(x: Tensor, y: Tensor, g: Callable, f: Callable, d_x: Callable
         L(g, D_Y) = E[(D_Y(y) - 1)^2] + E[D_Y(g(x))^2], \quad
         L(f, D_X) = E[(D_X(x) - 1)^2] + E[D_X(f(y))^2]
 
-    Graded in exercise 3.7 (notebook ``03_gans``).
+    Graded in exercise 3.9 (notebook ``03_gans``).
     """
     return CycleGANTerms(
         ls_adversarial_term(d_y(y), d_y(g(x))),

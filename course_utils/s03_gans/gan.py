@@ -35,6 +35,9 @@ __all__ = [
     "lsgan_losses",
     "optimal_discriminator",
     "optimal_value_on_grid",
+    "pix2pix_generator_loss",
+    "reweighted_mean",
+    "shifted_uniforms_value",
     "value_on_grid",
 ]
 
@@ -72,7 +75,8 @@ def optimal_discriminator(p_x, p_theta) -> Tensor:
     Returns:
         D*(x), same shape, in [0, 1].
 
-    Graded in exercise 3.1 (notebook ``03_gans``).
+    Its odds are the density ratio, :math:`D^* / (1 - D^*) = p_X / p_\theta`: a discriminator's
+    logit estimates :math:`\log p_X - \log p_\theta` (used by :func:`reweighted_mean`).
     """
     p_x, p_theta = _densities(p_x, p_theta)
     total = p_x + p_theta
@@ -145,6 +149,55 @@ def jsd_discrete(p, q) -> Tensor:
     return 0.5 * (kl_discrete(p, m) + kl_discrete(q, m))
 
 
+def reweighted_mean(fake_logits, values) -> Tensor:
+    r"""An expectation under the data, estimated from generator samples and D's logits (the density-ratio view).
+
+    A discriminator's odds estimate the density ratio, :math:`D/(1 - D) \approx D^*/(1 - D^*) = p_X / p_\theta`,
+    and with :math:`D = \sigma(l)` the odds are :math:`e^{l}`. Importance sampling then turns samples
+    :math:`x_j \sim p_\theta` into an estimate of :math:`E_{p_X}[f]`, with self-normalised weights
+    (they sum to 1, so the ratio only has to be right up to a constant):
+
+    .. math::
+        E_{p_X}[f] = E_{p_\theta}\Big[\frac{p_X}{p_\theta} f\Big]
+        \approx \sum_j w_j f(x_j), \qquad w_j = \frac{e^{l_j}}{\sum_k e^{l_k}} = \mathrm{softmax}(l)_j
+
+    (the softmax is the overflow-free form of the normalised odds).
+
+    Args:
+        fake_logits: D's logits :math:`l_j` on n generator samples, shape (n,).
+        values: :math:`f(x_j)`, shape (n,) or (n, k).
+
+    Returns:
+        The estimate, shape () or (k,).
+
+    Graded in exercise 3.1 (notebook ``03_gans``).
+    """
+    logits, values = as_tensor(fake_logits, "fake_logits"), as_tensor(values, "values")
+    if logits.ndim != 1 or values.ndim not in (1, 2) or values.shape[0] != logits.shape[0]:
+        raise ValueError(f"fake_logits must have shape (n,) and values (n,) or (n, k), got {tuple(logits.shape)} "
+                         f"and {tuple(values.shape)}")
+    weights = torch.softmax(logits, 0)
+    return weights @ values
+
+
+def shifted_uniforms_value(shift: float) -> float:
+    r""":math:`C(g)` for :math:`p_X = U[0, 1]` and :math:`p_\theta = U[s, s + 1]`, in closed form.
+
+    Where the two supports overlap (length :math:`1 - |s|`), :math:`D^* = 1/2`; elsewhere each
+    density is alone and :math:`D^*` is 1 or 0, contributing :math:`\log 1 = 0`. So
+
+    .. math:: C(g) = -\log 4\, \max(0, 1 - |s|) = -\log 4 + 2\,\mathrm{JSD}, \qquad \mathrm{JSD} = \log 2 \min(1, |s|).
+
+    Once the supports are disjoint (:math:`|s| \ge 1`), C is 0 whatever s: flat, no gradient to follow.
+
+    Graded in exercise 3.4 (notebook ``03_gans``).
+    """
+    s = float(shift)
+    if not math.isfinite(s):
+        raise ValueError(f"shift must be a finite number, got {shift!r}")
+    return -LOG_4 * max(0.0, 1.0 - abs(s))
+
+
 def _logits(x, name: str) -> Tensor:
     t = as_tensor(x, name)
     if t.ndim == 0 or t.numel() == 0:
@@ -169,7 +222,7 @@ def discriminator_loss(real_logits, fake_logits) -> Tensor:
     Returns:
         A scalar tensor (minimise it to maximise L).
 
-    Graded in exercise 3.4 (notebook ``03_gans``).
+    Graded in exercise 3.5 (notebook ``03_gans``).
     """
     real, fake = _logits(real_logits, "real_logits"), _logits(fake_logits, "fake_logits")
     return F.softplus(-real).mean() + F.softplus(fake).mean()
@@ -183,8 +236,6 @@ def generator_loss(fake_logits, kind: GeneratorLoss = "nonsaturating") -> Tensor
 
     Both are minimised by g; their gradients differ when D confidently rejects the fakes
     (:func:`generator_logit_gradient`).
-
-    Graded in exercise 3.5 (notebook ``03_gans``).
     """
     fake = _logits(fake_logits, "fake_logits")
     if kind == "minimax":
@@ -238,7 +289,39 @@ def lsgan_losses(d_real, d_fake, a: float = 0.0, b: float = 1.0, c: float = 1.0)
     Returns:
         ``LSGANLosses(discriminator, generator)``, two scalar tensors.
 
-    Graded in exercise 3.6 (notebook ``03_gans``).
+    Graded in exercise 3.7 (notebook ``03_gans``).
     """
     real, fake = _logits(d_real, "d_real"), _logits(d_fake, "d_fake")
     return LSGANLosses(((real - b) ** 2).mean() + ((fake - a) ** 2).mean(), ((fake - c) ** 2).mean())
+
+
+def pix2pix_generator_loss(fake_logits, fake, target, l1_weight: float) -> Tensor:
+    r"""The Pix2Pix generator's objective (Isola et al. 2017): the conditional GAN term plus an L1 term.
+
+    .. math::
+        G^* = \arg\min_G \max_D\ \mathcal L_{cGAN}(G, D) + \lambda\, \mathcal L_{L1}(G), \qquad
+        \mathcal L_{L1}(G) = E_{x, y, z}\big[\|y - G(x, z)\|_1\big]
+
+    On a batch, with the non-saturating form of the generator's adversarial term (as trained in practice):
+
+    .. math::
+        \mathcal L_G = -\frac1m \sum_j \log D(x_j, G(x_j, z_j)) + \frac{\lambda}{m} \sum_j \|y_j - G(x_j, z_j)\|_1
+
+    Args:
+        fake_logits: D's logits on the pairs (input, generated output), shape (m,).
+        fake: the generated outputs G(x, z), shape (m, ...) (the L1 norm sums over everything but the batch).
+        target: the paired ground truth y, same shape as ``fake``.
+        l1_weight: :math:`\lambda \ge 0`.
+
+    Returns:
+        A scalar tensor.
+
+    Graded in exercise 3.8 (notebook ``03_gans``).
+    """
+    logits = _logits(fake_logits, "fake_logits")
+    fake, target = as_tensor(fake, "fake"), as_tensor(target, "target")
+    check_same_shape(fake, target, "fake", "target")
+    if fake.ndim < 1 or fake.shape[0] != logits.reshape(-1).shape[0]:
+        raise ValueError(f"fake must have one row per logit: {tuple(fake.shape)} vs {tuple(logits.shape)}")
+    l1 = (target - fake).abs().reshape(len(fake), -1).sum(1).mean()
+    return F.softplus(-logits).mean() + l1_weight * l1

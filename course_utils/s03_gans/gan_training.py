@@ -35,6 +35,7 @@ __all__ = [
     "LOSSES",
     "ModeCoverage",
     "gan_loss_fns",
+    "gan_step",
     "labelled_ring",
     "mlp",
     "mode_coverage",
@@ -183,6 +184,44 @@ class AdversarialTrainer:
                 if max_seconds is not None and elapsed * (done + chunk) / done > max_seconds:
                     break
         return time.perf_counter() - start
+
+
+def gan_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer,
+             opt_d: torch.optim.Optimizer, x_real: Tensor, z: Tensor) -> tuple[float, float]:
+    r"""One alternating GAN iteration (slide "practical training algorithm"): a D step, then a g step.
+
+    1. Discriminator: :math:`\phi \leftarrow \phi - \eta_D \nabla_\phi \mathcal L_D`, with
+       :math:`\mathcal L_D = -\frac1m \sum_i \log D(x_i) - \frac1{m'} \sum_j \log(1 - D(g(z_j)))`
+       (:func:`~.gan.discriminator_loss`). The fakes are detached: this step must not leave a gradient
+       in g (or g's gradients must be zeroed before g's own step).
+    2. Generator: :math:`\theta \leftarrow \theta - \eta_g \nabla_\theta \mathcal L_g`, with the
+       non-saturating :math:`\mathcal L_g = -\frac1{m'} \sum_j \log D(g(z_j))` scored by the UPDATED D
+       (fresh D outputs, not the ones computed before D's step); D's parameters do not move.
+
+    Each optimiser's gradients are zeroed before its backward pass.
+
+    Args:
+        generator: g, maps z (m', q) to points (m', n).
+        discriminator: D, maps points (k, n) to logits (k, 1) or (k,).
+        opt_g, opt_d: optimisers over g's and D's parameters.
+        x_real: a real batch, shape (m, n).
+        z: a noise batch, shape (m', q).
+
+    Returns:
+        ``(loss_d, loss_g)`` as floats: D's loss before its step, g's loss (with the updated D) before its step.
+
+    Graded in exercise 3.6 (notebook ``03_gans``).
+    """
+    fake = generator(z)
+    loss_d = discriminator_loss(discriminator(x_real), discriminator(fake.detach()))
+    opt_d.zero_grad()
+    loss_d.backward()
+    opt_d.step()
+    loss_g = generator_loss(discriminator(fake), "nonsaturating")
+    opt_g.zero_grad()
+    loss_g.backward()
+    opt_g.step()
+    return float(loss_d.detach()), float(loss_g.detach())
 
 
 def gan_loss_fns(generator: nn.Module, discriminator: nn.Module, real: Callable[[int], Tensor],

@@ -23,44 +23,72 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py: s
 
 
 def test_section_03_exercises():
-    assert [(e.id, e.function, e.points) for e in exercises("03")] == [
-        ("3.1", "optimal_discriminator", 1),
-        ("3.2", "optimal_value", 2),
-        ("3.3", "jsd_discrete", 1),
-        ("3.4", "discriminator_loss", 2),
-        ("3.5", "generator_loss_nonsaturating", 1),
-        ("3.6", "lsgan_losses", 2),
-        ("3.7", "cyclegan_terms", 3),
-        ("3.8", "adain", 2),
+    assert [(e.id, e.function, e.points, e.kind) for e in exercises("03")] == [
+        ("3.1", "reweighted_mean", 2, "build"),
+        ("3.2", "optimal_value", 2, "warm-up"),
+        ("3.3", "jsd_discrete", 1, "warm-up"),
+        ("3.4", "predict_value_shifted", 2, "predict"),
+        ("3.5", "discriminator_loss", 1, "warm-up"),
+        ("3.6", "gan_step", 4, "training-step"),
+        ("3.7", "lsgan_losses", 1, "warm-up"),
+        ("3.8", "pix2pix_generator_loss", 2, "build"),
+        ("3.9", "cyclegan_terms", 2, "warm-up"),
+        ("3.10", "adain", 2, "warm-up"),
     ]
-    assert all(e.hint for e in exercises("03"))
+    assert all(e.hint and len(e.hints) >= 2 for e in exercises("03"))
+    points = {kind: sum(e.points for e in exercises("03") if e.kind == kind) for kind in ("warm-up",)}
+    total = sum(e.points for e in exercises("03"))
+    assert 1 - points["warm-up"] / total >= 0.5
 
 
-# --- 3.1 D* -------------------------------------------------------------------------------
+# --- 3.1 the density-ratio view ---------------------------------------------------------------
 
-@pytest.mark.parametrize("fn", [
-    lambda px, pt: px / (px + pt),
-    lambda px, pt: 1 / (1 + pt / px),
-    lambda px, pt: torch.sigmoid(torch.log(px) - torch.log(pt)),
-    lambda px, pt: (px.numpy() / (px.numpy() + pt.numpy())),
-])
+def rw_softmax(logits, values):
+    return torch.softmax(logits, 0) @ values
+
+
+def rw_shifted_odds(logits, values):
+    """The odds D / (1 - D), computed after subtracting the largest logit (same ratio, no overflow)."""
+    w = torch.exp(logits - logits.max())
+    w = w / w.sum()
+    return (w[:, None] * values.reshape(len(w), -1)).sum(0).reshape(values.shape[1:])
+
+
+def rw_numpy_logsumexp(logits, values):
+    from scipy.special import logsumexp
+
+    lg = logits.double().numpy()
+    w = np.exp(lg - logsumexp(lg))
+    return torch.from_numpy(np.tensordot(w, values.double().numpy(), axes=1))
+
+
+@pytest.mark.parametrize("fn", [rw_softmax, rw_shifted_odds, rw_numpy_logsumexp])
 def test_3_1_passes(fn):
     assert_passes("3.1", fn)
 
 
+def test_3_1_rewrite_passes_for_many_secrets():
+    assert_passes_for_secrets("3.1", rw_shifted_odds, n=50)
+
+
+def _rw_weights(weights):
+    def fn(logits, values):
+        w = weights(logits)
+        return (w / w.sum()) @ values
+    return fn
+
+
 @pytest.mark.parametrize("fn, hint", [
-    (lambda px, pt: pt / (px + pt), "p_X goes in the numerator"),
-    (lambda px, pt: px / pt, "density ratio"),
-    (lambda px, pt: torch.full_like(px, 0.5), "only at equilibrium"),
-    (lambda px, pt: px, None),
+    (lambda lg, v: v.mean(0), "plain mean under p_theta"),
+    (_rw_weights(torch.sigmoid), "those weights are D, a probability"),
+    (_rw_weights(lambda lg: torch.exp(-lg)), "the inverse ratio"),
+    (_rw_weights(lambda lg: 1 - torch.sigmoid(lg)), "those weights are 1 - D"),
+    (lambda lg, v: (torch.exp(lg)[:, None] * v).mean(0) if v.ndim == 2 else (torch.exp(lg) * v).mean(),
+     "divide by their sum, not by n"),
+    (_rw_weights(torch.exp), "exp(l) is inf in float32 beyond l = 88"),
 ])
 def test_3_1_fails(fn, hint):
     assert_fails("3.1", fn, hint)
-
-
-def test_3_1_rewrite_passes_for_many_secrets():
-    assert_passes_for_secrets("3.1", lambda px, pt: 1 / (1 + pt / px), n=50)
-
 
 # --- 3.2 C(g) ----------------------------------------------------------------------------
 
@@ -224,7 +252,60 @@ def test_3_3_rewrite_passes_for_many_secrets():
     assert_passes_for_secrets("3.3", _jsd_via_entropies, n=50)
 
 
-# --- 3.4 discriminator loss -----------------------------------------------------------------
+# --- 3.4 predict C(g) for shifted uniforms --------------------------------------------------------
+
+def predict_by_cases(s):
+    return 0.0 if s >= 1 else -(1 - s) * math.log(4)
+
+
+def predict_by_jsd(s):
+    """-log 4 + 2 JSD, the JSD written as the mass each density has alone, times log 2."""
+    return -math.log(4) + 2 * math.log(2) * min(s, 1.0)
+
+
+def predict_by_quadrature(s):
+    """Measured instead of predicted: C(g) on a fine grid (an honest, if slow, way to the same number)."""
+    grid = torch.linspace(-1.0, 5.0, 600_001, dtype=torch.float64)[:-1] + 0.5e-5
+    px = ((grid >= 0) & (grid < 1)).double()
+    pt = ((grid >= s) & (grid < s + 1)).double()
+    total = px + pt
+    return float((torch.xlogy(px, px / total.clamp_min(1e-300)) + torch.xlogy(pt, pt / total.clamp_min(1e-300)))
+                 .sum() * 1e-5)
+
+
+@pytest.mark.parametrize("fn", [predict_by_cases, predict_by_jsd, predict_by_quadrature])
+def test_3_4_passes(fn):
+    assert_passes("3.4", fn)
+
+
+def test_3_4_rewrite_passes_for_many_secrets():
+    assert_passes_for_secrets("3.4", predict_by_jsd, n=50)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda s: -(1 - s) * math.log(4), "past s = 1 nothing overlaps"),
+    (lambda s: -math.log(4), "only where the supports coincide"),
+    (lambda s: -math.log(2) * max(0.0, 1 - s), "in BOTH expectations"),
+    (lambda s: math.log(2) * min(1.0, s), "that is the JSD"),
+    (lambda s: -math.log(4) + math.log(2) * min(1.0, s), "twice the JSD"),
+    (lambda s: str(predict_by_cases(s)), "should return a tensor"),
+    (lambda s: [predict_by_cases(s)], "expected shape ()"),
+])
+def test_3_4_fails(fn, hint):
+    assert_fails("3.4", fn, hint)
+
+
+def test_3_4_the_announced_value_is_the_quadrature_of_the_notebook():
+    from course_utils.s03_gans.gan import optimal_value_on_grid, shifted_uniforms_value
+
+    for s in (0.0, 0.25, 0.6, 1.0, 1.7):
+        assert shifted_uniforms_value(s) == pytest.approx(predict_by_quadrature(s), abs=1e-4)
+    grid = torch.linspace(-1.0, 4.0, 50_001, dtype=torch.float64)
+    px = ((grid >= 0) & (grid <= 1)).double()
+    pt = ((grid >= 0.4) & (grid <= 1.4)).double()
+    assert float(optimal_value_on_grid(px, pt, 1e-4)) == pytest.approx(shifted_uniforms_value(0.4), abs=1e-3)
+
+# --- 3.5 discriminator loss -----------------------------------------------------------------
 
 @pytest.mark.parametrize("fn", [
     lambda r, f: F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
@@ -234,8 +315,8 @@ def test_3_3_rewrite_passes_for_many_secrets():
     lambda r, f: F.binary_cross_entropy(torch.sigmoid(r), torch.ones_like(r))
     + F.binary_cross_entropy(torch.sigmoid(f), torch.zeros_like(f)),
 ])
-def test_3_4_passes(fn):
-    assert_passes("3.4", fn)
+def test_3_5_passes(fn):
+    assert_passes("3.5", fn)
 
 
 def d_ref(r, f):
@@ -255,42 +336,167 @@ def d_ref(r, f):
     (lambda r, f: 0.5 * (F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
                          + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f))), "no factor 1/2"),
 ])
-def test_3_4_fails(fn, hint):
-    assert_fails("3.4", fn, hint)
-
-
-def test_3_4_rewrite_passes_for_many_secrets():
-    assert_passes_for_secrets("3.4", lambda r, f: -(F.logsigmoid(r).mean() + F.logsigmoid(-f).mean()), n=50)
-
-
-# --- 3.5 non-saturating generator loss -----------------------------------------------------
-
-@pytest.mark.parametrize("fn", [
-    lambda f: -F.logsigmoid(f).mean(),
-    lambda f: F.binary_cross_entropy_with_logits(f, torch.ones_like(f)),
-    lambda f: -torch.log(torch.sigmoid(f)).mean(),
-])
-def test_3_5_passes(fn):
-    assert_passes("3.5", fn)
-
-
-@pytest.mark.parametrize("fn, hint", [
-    (lambda f: torch.log(1 - torch.sigmoid(f)).mean(), "saturating"),
-    (lambda f: F.logsigmoid(f).mean(), "sign slip"),
-    (lambda f: -torch.sigmoid(f).mean(), "forgot the log"),
-    (lambda f: -F.logsigmoid(f).sum(), "do not sum"),
-    (lambda f: -torch.log(1 - torch.sigmoid(f)).mean(), "-log(1 - D)"),
-    (lambda f: -F.logsigmoid(f).mean().detach(), "no gradient"),
-])
 def test_3_5_fails(fn, hint):
     assert_fails("3.5", fn, hint)
 
 
 def test_3_5_rewrite_passes_for_many_secrets():
-    assert_passes_for_secrets("3.5", lambda f: F.binary_cross_entropy_with_logits(f, torch.ones_like(f)), n=50)
+    assert_passes_for_secrets("3.5", lambda r, f: -(F.logsigmoid(r).mean() + F.logsigmoid(-f).mean()), n=50)
 
 
-# --- 3.6 LSGAN --------------------------------------------------------------------------------
+# --- 3.6 one alternating GAN step -------------------------------------------------------------
+
+def bce(logits, label):
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, float(label)))
+
+
+def step_bce(G, D, opt_G, opt_D, x_real, z):
+    """Written with BCE-with-logits and labels, and g(z) computed afresh for g's step."""
+    fake = G(z)
+    loss_d = bce(D(x_real), 1) + bce(D(fake.detach()), 0)
+    opt_D.zero_grad()
+    loss_d.backward()
+    opt_D.step()
+    opt_G.zero_grad()
+    loss_g = bce(D(G(z)), 1)
+    loss_g.backward()
+    opt_G.step()
+    return loss_d.item(), loss_g.item()
+
+
+def step_no_detach_but_zeroed(G, D, opt_G, opt_D, x_real, z):
+    """No detach: D's backward reaches g, but g's gradients are zeroed before its own backward (also right)."""
+    fake = G(z)
+    loss_d = -(F.logsigmoid(D(x_real)).mean() + F.logsigmoid(-D(fake)).mean())
+    opt_D.zero_grad()
+    loss_d.backward(retain_graph=True)
+    opt_D.step()
+    loss_g = -F.logsigmoid(D(fake)).mean()
+    opt_G.zero_grad(set_to_none=False)
+    loss_g.backward()
+    opt_G.step()
+    return torch.stack([loss_d.detach(), loss_g.detach()])
+
+
+def step_manual_sgd(G, D, opt_G, opt_D, x_real, z):
+    """Through the optimisers' own step, with torch.autograd.grad instead of backward."""
+    fake = G(z).detach()
+    loss_d = F.softplus(-D(x_real)).mean() + F.softplus(D(fake)).mean()
+    grads = torch.autograd.grad(loss_d, list(D.parameters()))
+    for p, gr in zip(D.parameters(), grads, strict=True):
+        p.grad = gr
+    opt_D.step()
+    loss_g = F.softplus(-D(G(z))).mean()
+    grads = torch.autograd.grad(loss_g, list(G.parameters()))
+    for p, gr in zip(G.parameters(), grads, strict=True):
+        p.grad = gr
+    opt_G.step()
+    return [float(loss_d.detach()), float(loss_g.detach())]
+
+
+@pytest.mark.parametrize("fn", [step_bce, step_no_detach_but_zeroed, step_manual_sgd])
+def test_3_6_passes(fn):
+    assert_passes("3.6", fn)
+
+
+def test_3_6_rewrite_passes_for_many_secrets():
+    assert_passes_for_secrets("3.6", step_no_detach_but_zeroed, n=30)
+
+
+def step_with(*, detach=True, zero_g=True, stale=False, g_loss=None, swap=False, d_again=False, order="dg",
+              ret=None):
+    """A GAN step with one realistic bug, written as a student would."""
+    g_loss = g_loss or (lambda s: -F.logsigmoid(s).mean())
+
+    def fn(G, D, opt_G, opt_D, x_real, z):
+        fake = G(z)
+        scores = D(fake)
+
+        def d_step():
+            real_s, fake_s = D(x_real), D(fake.detach() if detach else fake)
+            loss = bce(fake_s, 1) + bce(real_s, 0) if swap else bce(real_s, 1) + bce(fake_s, 0)
+            opt_D.zero_grad()
+            loss.backward(retain_graph=True)
+            opt_D.step()
+            return loss
+
+        def g_step():
+            loss = g_loss(scores if stale else D(fake))
+            if zero_g:
+                opt_G.zero_grad()
+            loss.backward(retain_graph=True)
+            opt_G.step()
+            if d_again:
+                opt_D.step()
+            return loss
+
+        if order == "dg":
+            loss_d, loss_g = d_step(), g_step()
+        else:
+            loss_g, loss_d = g_step(), d_step()
+        return ret(loss_d, loss_g) if ret else (loss_d.item(), loss_g.item())
+
+    return fn
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (step_with(detach=False, zero_g=False), "g also moved along the gradient of D's loss"),
+    (step_with(stale=True), "'modified by an inplace operation'"),
+    (step_with(order="gd"), "BEFORE D's update"),
+    (step_with(g_loss=lambda s: F.logsigmoid(-s).mean()), "saturating loss"),
+    (step_with(g_loss=lambda s: F.logsigmoid(s).mean()), "the wrong way"),
+    (step_with(g_loss=lambda s: -F.logsigmoid(s).sum()), "do not sum"),
+    (step_with(swap=True), "D's labels are swapped"),
+    (step_with(d_again=True), "D moved again during g's step"),
+    (step_with(ret=lambda ld, lg: ld.item()), "return the pair (loss_d, loss_g)"),
+    (step_with(ret=lambda ld, lg: (lg.item(), ld.item())), "the returned loss_d"),
+    (lambda G, D, opt_G, opt_D, x, z: (0.0, 0.0), "D did not move"),
+])
+def test_3_6_fails(fn, hint):
+    assert_fails("3.6", fn, hint)
+
+
+def test_3_6_a_step_through_a_graph_freed_by_ds_backward_is_told_to_detach():
+    def fn(G, D, opt_G, opt_D, x_real, z):
+        fake = G(z)
+        loss_d = bce(D(x_real), 1) + bce(D(fake), 0)
+        opt_D.zero_grad()
+        loss_d.backward()
+        opt_D.step()
+        loss_g = bce(D(fake), 1)
+        opt_G.zero_grad()
+        loss_g.backward()
+        opt_G.step()
+        return loss_d.item(), loss_g.item()
+
+    assert_fails("3.6", fn, "use the detached fakes")
+
+
+def test_3_6_the_check_sees_what_must_not_move():
+    """The reference's D step leaves g where it was; its g step leaves D where the D step put it."""
+    import copy
+
+    from course_utils.s03_gans import gan_training
+    from course_utils.s03_gans.checks import _LR_D, _LR_G, _gan_case
+
+    G, D, x, z = _gan_case(36)
+    G0, D0 = copy.deepcopy(G), copy.deepcopy(D)
+    opt_g, opt_d = torch.optim.SGD(G.parameters(), lr=_LR_G), torch.optim.SGD(D.parameters(), lr=_LR_D)
+    gan_training.gan_step(G, D, opt_g, opt_d, x, z)
+    # an independent oracle: D's update from D's loss alone at the initial weights, g's from the updated D
+    d_params = list(D0.parameters())
+    loss_d = F.softplus(-D0(x)).mean() + F.softplus(D0(G0(z).detach())).mean()
+    d_new = [p - _LR_D * gr for p, gr in zip(d_params, torch.autograd.grad(loss_d, d_params), strict=True)]
+    for p, q in zip(D.parameters(), d_new, strict=True):
+        torch.testing.assert_close(p.detach(), q.detach())
+    D1 = copy.deepcopy(D)
+    g_params = list(G0.parameters())
+    loss_g = F.softplus(-D1(G0(z))).mean()
+    g_new = [p - _LR_G * gr for p, gr in zip(g_params, torch.autograd.grad(loss_g, g_params), strict=True)]
+    for p, q in zip(G.parameters(), g_new, strict=True):
+        torch.testing.assert_close(p.detach(), q.detach())
+
+# --- 3.7 LSGAN --------------------------------------------------------------------------------
 
 def ls_mse(dr, df, a, b, c):
     return (F.mse_loss(dr, torch.full_like(dr, b)) + F.mse_loss(df, torch.full_like(df, a)),
@@ -301,8 +507,8 @@ def ls_mse(dr, df, a, b, c):
     ls_mse,
     lambda dr, df, a, b, c: [((dr - b) ** 2).mean() + ((df - a) ** 2).mean(), ((df - c) ** 2).mean()],
 ])
-def test_3_6_passes(fn):
-    assert_passes("3.6", fn)
+def test_3_7_passes(fn):
+    assert_passes("3.7", fn)
 
 
 @pytest.mark.parametrize("fn, hint", [
@@ -315,15 +521,54 @@ def test_3_6_passes(fn):
      "no gradient reaches D's scores"),
     (lambda dr, df, a, b, c: tuple(loss.item() for loss in ls_mse(dr, df, a, b, c)), "no gradient reaches"),
 ])
-def test_3_6_fails(fn, hint):
-    assert_fails("3.6", fn, hint)
+def test_3_7_fails(fn, hint):
+    assert_fails("3.7", fn, hint)
 
 
-def test_3_6_rewrite_passes_for_many_secrets():
-    assert_passes_for_secrets("3.6", ls_mse, n=50)
+def test_3_7_rewrite_passes_for_many_secrets():
+    assert_passes_for_secrets("3.7", ls_mse, n=50)
 
 
-# --- 3.7 CycleGAN -------------------------------------------------------------------------------
+# --- 3.8 Pix2Pix generator objective -----------------------------------------------------------
+
+def p2p_bce(logits, fake, target, lam):
+    adv = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+    return adv + lam * F.l1_loss(fake, target, reduction="sum") / len(fake)
+
+
+def p2p_norm(logits, fake, target, lam):
+    l1 = torch.linalg.vector_norm((fake - target).reshape(len(fake), -1), ord=1, dim=1).mean()
+    return -torch.log(torch.sigmoid(logits)).mean() + lam * l1
+
+
+@pytest.mark.parametrize("fn", [p2p_bce, p2p_norm])
+def test_3_8_passes(fn):
+    assert_passes("3.8", fn)
+
+
+def test_3_8_rewrite_passes_for_many_secrets():
+    assert_passes_for_secrets("3.8", p2p_bce, n=50)
+
+
+def _adv(lg):
+    return -F.logsigmoid(lg).mean()
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda lg, f, t, lam: _adv(lg), "add the L1 term"),
+    (lambda lg, f, t, lam: _adv(lg) + lam * F.l1_loss(f, t), "only the expectation is a batch mean"),
+    (lambda lg, f, t, lam: _adv(lg) + lam * F.mse_loss(f, t, reduction="sum") / len(f), "not the squared error"),
+    (lambda lg, f, t, lam: F.logsigmoid(-lg).mean() + lam * F.l1_loss(f, t, reduction="sum") / len(f), "saturating"),
+    (lambda lg, f, t, lam: lam * _adv(lg) + F.l1_loss(f, t, reduction="sum") / len(f), "not the adversarial one"),
+    (lambda lg, f, t, lam: -F.logsigmoid(-lg).mean() + lam * F.l1_loss(f, t, reduction="sum") / len(f),
+     "that is D's side"),
+    (lambda lg, f, t, lam: p2p_bce(lg.detach(), f.detach(), t, lam), "no gradient reaches"),
+    (lambda lg, f, t, lam: p2p_bce(lg, f.detach(), t, lam), "G cannot train"),
+])
+def test_3_8_fails(fn, hint):
+    assert_fails("3.8", fn, hint)
+
+# --- 3.9 CycleGAN -------------------------------------------------------------------------------
 
 def cyc_ok(x, y, g, f, d_x, d_y):
     adv_g = F.mse_loss(d_y(y), torch.ones_like(d_y(y))) + F.mse_loss(d_y(g(x)), torch.zeros_like(d_y(g(x))))
@@ -355,13 +600,13 @@ def cyc_with_own_lsgan(x, y, g, f, d_x, d_y):
 
 
 @pytest.mark.parametrize("fn", [cyc_ok, cyc_with_own_lsgan])
-def test_3_7_passes(fn):
-    assert_passes("3.7", fn)
+def test_3_9_passes(fn):
+    assert_passes("3.9", fn)
 
 
-def test_3_7_rewrite_passes_for_many_secrets_and_leaves_torchs_global_random_state_alone():
+def test_3_9_rewrite_passes_for_many_secrets_and_leaves_torchs_global_random_state_alone():
     state = torch.random.get_rng_state()
-    assert_passes_for_secrets("3.7", cyc_with_own_lsgan, n=50)
+    assert_passes_for_secrets("3.9", cyc_with_own_lsgan, n=50)
     assert torch.equal(torch.random.get_rng_state(), state)
 
 
@@ -385,17 +630,17 @@ def test_3_7_rewrite_passes_for_many_secrets_and_leaves_torchs_global_random_sta
     (cyc_with(adv_g=lambda x, y, g, f, dx, dy: ((dy(y).detach() - 1) ** 2).mean() + (dy(g(x)) ** 2).mean()),
      "is part of it detached?"),
 ])
-def test_3_7_fails(fn, hint):
-    assert_fails("3.7", fn, hint)
+def test_3_9_fails(fn, hint):
+    assert_fails("3.9", fn, hint)
 
 
-def test_3_7_discriminator_terms_may_detach_the_generators_output():
+def test_3_9_discriminator_terms_may_detach_the_generators_output():
     """L(g, D_Y) trains D_Y: a student who stops its gradient at g(x), as D's update does, is right."""
-    assert_passes("3.7", cyc_with(adv_g=lambda x, y, g, f, dx, dy: ((dy(y) - 1) ** 2).mean()
+    assert_passes("3.9", cyc_with(adv_g=lambda x, y, g, f, dx, dy: ((dy(y) - 1) ** 2).mean()
                                   + (dy(g(x).detach()) ** 2).mean()))
 
 
-# --- 3.8 AdaIN -----------------------------------------------------------------------------------
+# --- 3.10 AdaIN -----------------------------------------------------------------------------------
 
 def adain_instance_norm(x, y):
     mu_y = y.mean((2, 3), keepdim=True)
@@ -420,8 +665,8 @@ def adain_numpy(x, y):
 
 
 @pytest.mark.parametrize("fn", [adain_instance_norm, adain_std_plus_eps, adain_numpy])
-def test_3_8_passes(fn):
-    assert_passes("3.8", fn)
+def test_3_10_passes(fn):
+    assert_passes("3.10", fn)
 
 
 def _adain_dims(dims, unbiased=False, power=1.0):
@@ -443,9 +688,9 @@ def _adain_dims(dims, unbiased=False, power=1.0):
     (lambda x, y: y.std((2, 3), keepdim=True, unbiased=False) * (x - x.mean((2, 3), keepdim=True))
      + y.mean((2, 3), keepdim=True), "normalise x first"),
 ])
-def test_3_8_fails(fn, hint):
-    assert_fails("3.8", fn, hint)
+def test_3_10_fails(fn, hint):
+    assert_fails("3.10", fn, hint)
 
 
-def test_3_8_rewrite_passes_for_many_secrets():
-    assert_passes_for_secrets("3.8", adain_instance_norm, n=50)
+def test_3_10_rewrite_passes_for_many_secrets():
+    assert_passes_for_secrets("3.10", adain_instance_norm, n=50)

@@ -137,3 +137,59 @@ def test_jsd_discrete_refuses_what_is_not_a_distribution():
         gan.jsd_discrete(torch.tensor([0.5, 0.6]), torch.tensor([0.5, 0.5]))
     with pytest.raises(ValueError, match="same shape"):
         gan.jsd_discrete(torch.tensor([0.5, 0.5]), torch.tensor([0.2, 0.3, 0.5]))
+
+
+# --- the density-ratio view, the shifted uniforms, Pix2Pix ------------------------------------------
+
+
+def test_reweighted_mean_turns_generator_samples_into_data_expectations():
+    """With the optimal discriminator's logits log p_X - log p_theta, self-normalised importance sampling
+    recovers N(1, 0.25)'s mean and second moment from samples of N(0, 1) (closed forms: 1 and 1.25)."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(200_000, generator=gen, dtype=torch.float64)
+    data, model = torch.distributions.Normal(1.0, 0.5), torch.distributions.Normal(0.0, 1.0)
+    logits = data.log_prob(x) - model.log_prob(x)
+    d_star = torch.sigmoid(logits)  # D* = p_X / (p_X + p_theta), whose odds are the density ratio
+    assert torch.allclose(d_star / (1 - d_star), torch.exp(logits))
+    est = gan.reweighted_mean(logits, torch.stack([x, x**2], 1))
+    assert est.tolist() == pytest.approx([1.0, 1.25], abs=0.01)
+
+
+def test_reweighted_mean_against_scipy_logsumexp_and_for_huge_logits():
+    from scipy.special import logsumexp
+
+    gen = torch.Generator().manual_seed(1)
+    logits = 3 * torch.randn(50, generator=gen, dtype=torch.float64)
+    values = torch.randn(50, 4, generator=gen, dtype=torch.float64)
+    w = torch.from_numpy(logits.numpy() - logsumexp(logits.numpy()))  # log of the normalised odds
+    assert torch.allclose(gan.reweighted_mean(logits, values), torch.exp(w) @ values)
+    shifted = gan.reweighted_mean((logits + 500).float(), values.float())  # exp(500) overflows even in float64
+    assert torch.allclose(shifted.double(), torch.exp(w) @ values, atol=1e-5)
+    assert gan.reweighted_mean(logits, values[:, 0]).shape == ()
+    with pytest.raises(ValueError, match="shape"):
+        gan.reweighted_mean(logits, values[:10])
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.3, 0.8, 1.0, 2.5, -0.4])
+def test_shifted_uniforms_value_is_the_quadrature_and_minus_log4_plus_2_jsd(shift):
+    grid = torch.linspace(-2.0, 5.0, 700_001, dtype=torch.float64)[:-1] + 0.5e-5  # cell midpoints, dx = 1e-5
+    p_x = ((grid >= 0) & (grid < 1)).double()
+    p_t = ((grid >= shift) & (grid < shift + 1)).double()
+    expected = float(gan.optimal_value_on_grid(p_x, p_t, 1e-5))
+    assert gan.shifted_uniforms_value(shift) == pytest.approx(expected, abs=1e-4)
+    js = jensenshannon(p_x.numpy(), p_t.numpy(), base=math.e) ** 2
+    assert gan.shifted_uniforms_value(shift) == pytest.approx(-math.log(4) + 2 * js, abs=1e-4)
+    with pytest.raises(ValueError):
+        gan.shifted_uniforms_value(math.nan)
+
+
+def test_pix2pix_generator_loss_against_torchs_bce_and_l1():
+    gen = torch.Generator().manual_seed(2)
+    logits = torch.randn(5, generator=gen, dtype=torch.float64)
+    fake, target = torch.randn(2, 5, 3, 4, 4, generator=gen, dtype=torch.float64)
+    expected = (F.binary_cross_entropy_with_logits(logits, torch.ones(5, dtype=torch.float64))
+                + 0.7 * F.l1_loss(fake, target, reduction="sum") / 5)
+    assert torch.allclose(gan.pix2pix_generator_loss(logits, fake, target, 0.7), expected)
+    assert torch.allclose(gan.pix2pix_generator_loss(logits, fake, fake, 3.0), -F.logsigmoid(logits).mean())
+    with pytest.raises(ValueError):
+        gan.pix2pix_generator_loss(logits, fake, target[:, :2], 1.0)

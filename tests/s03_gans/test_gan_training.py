@@ -85,3 +85,36 @@ def test_cgan_samples_per_label():
     assert run.n_labels == 4
     assert run.sample(2, 7, seed=1).shape == (7, 2)
     assert not torch.equal(run.sample(0, 50), run.sample(1, 50))
+
+
+def test_gan_step_matches_hand_computed_sgd_updates_and_moves_nothing_else():
+    """Oracle: D's new weights from D's loss at the initial weights (fakes detached), g's from the non-saturating
+    loss scored by the UPDATED D, each by hand as w - lr * grad; D does not move in g's step."""
+    import copy
+
+    import torch.nn.functional as F
+    from torch import nn
+
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(2, 6), nn.Tanh(), nn.Linear(6, 2)).double()
+    D = nn.Sequential(nn.Linear(2, 6), nn.Tanh(), nn.Linear(6, 1)).double()
+    x, z = torch.randn(10, 2, dtype=torch.float64), torch.randn(7, 2, dtype=torch.float64)
+    G0, D0 = copy.deepcopy(G), copy.deepcopy(D)
+    opt_g, opt_d = torch.optim.SGD(G.parameters(), lr=0.1), torch.optim.SGD(D.parameters(), lr=0.2)
+    loss_d, loss_g = gt.gan_step(G, D, opt_g, opt_d, x, z)
+
+    d_params = list(D0.parameters())
+    ld = -(torch.log(torch.sigmoid(D0(x))).mean() + torch.log(1 - torch.sigmoid(D0(G0(z).detach()))).mean())
+    d_new = [p - 0.2 * gr for p, gr in zip(d_params, torch.autograd.grad(ld, d_params), strict=True)]
+    for p, q in zip(D.parameters(), d_new, strict=True):
+        torch.testing.assert_close(p.detach(), q.detach())
+    D1 = copy.deepcopy(D)
+    g_params = list(G0.parameters())
+    lg = -torch.log(torch.sigmoid(D1(G0(z)))).mean()
+    g_new = [p - 0.1 * gr for p, gr in zip(g_params, torch.autograd.grad(lg, g_params), strict=True)]
+    for p, q in zip(G.parameters(), g_new, strict=True):
+        torch.testing.assert_close(p.detach(), q.detach())
+    assert loss_d == pytest.approx(float(ld.detach())) and loss_g == pytest.approx(float(lg.detach()))
+    with torch.no_grad():
+        assert loss_g == pytest.approx(float(F.softplus(-D1(G0(z))).mean()))
+
