@@ -19,8 +19,9 @@ Requests (pickles), answers (:func:`.wire.pack`):
 - ``{"op": "setup", "steps": [Step, ...]}``: run the program. Answers
   ``("at", i)`` before step i, then ``("ready", {exercise id: {"defined": bool,
   "error": str | None}})``.
-- ``{"op": "call", "id", "args", "kwargs", "wrt"}``: call the exercise's
-  function (and differentiate, when ``wrt`` is a tuple; see
+- ``{"op": "call", "id", "args", "kwargs", "wrt", "grads"}``: call the exercise's
+  function, its module arguments given back their parameters' ``.grad`` (pickling
+  drops them), and differentiate, when ``wrt`` is a tuple (see
   ``grading.compare.call_with_grad``). Answers ``("value", plain)``,
   ``("grad", {"value", "grads"})``, ``("state", {"value", "after"})`` when the
   request has ``"state": True`` (see ``grading.compare.call_with_state``),
@@ -129,6 +130,7 @@ class Child:
             reference = get(request["id"]).reference
         except KeyError:  # an id the course does not register (the sandbox's own tests use such)
             reference = None
+        _restore_grads(request)
         guard = reference_guard(reference)
         try:
             with guard:
@@ -164,6 +166,15 @@ class Child:
                 self.setup(request["steps"])
             elif request["op"] == "call":
                 self.call(request)
+
+
+def _restore_grads(request: dict) -> None:
+    """Give the module arguments back the gradients their parameters had in the grader (pickling drops them)."""
+    values = [*request.get("args", ()), *request.get("kwargs", {}).values()]
+    for value, grads in zip(values, request.get("grads") or (), strict=False):
+        if grads is not None:
+            for param, grad in zip(value.parameters(), grads, strict=False):
+                param.grad = grad
 
 
 def _not_implemented(err: BaseException | None) -> bool:

@@ -325,12 +325,17 @@ def _gan_case(seed: int):
     disc = seeded_module(lambda: nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1)).double(), g)
     x_real = 1.0 + 0.5 * torch.randn(16, 2, generator=g, dtype=torch.float64)
     z = torch.randn(12, 2, generator=g, dtype=torch.float64)
+    for net in (gen, disc):  # gradients left over from an earlier step: a step must zero them first
+        net._leftover = [0.5 * torch.randn(p.shape, generator=g, dtype=torch.float64) for p in net.parameters()]
     return gen, disc, x_real, z
 
 
 def _fresh(gen, disc):
-    """Copies of the two networks and a plain SGD optimiser over each."""
+    """Copies of the two networks, their leftover gradients in place, and a plain SGD optimiser over each."""
     gen, disc = copy.deepcopy(gen), copy.deepcopy(disc)
+    for net in (gen, disc):
+        for p, grad in zip(net.parameters(), net._leftover, strict=True):
+            p.grad = grad.clone()
     return gen, disc, torch.optim.SGD(gen.parameters(), lr=_LR_G), torch.optim.SGD(disc.parameters(), lr=_LR_D)
 
 
@@ -338,8 +343,8 @@ def _flat(state) -> torch.Tensor:
     return torch.cat([to_plain_tensor(v).flatten() for v in state.values()])
 
 
-def _gan_variant(gen, disc, x_real, z, *, detach=True, zero_g=True, stale=False, g_loss="nonsaturating",
-                 swap=False, d_moves=False, half=False):
+def _gan_variant(gen, disc, x_real, z, *, detach=True, zero_g=True, zero_d=True, stale=False,
+                 g_loss="nonsaturating", swap=False, d_moves=False, half=False):
     """A GAN step with one realistic bug switched on; returns (flat g params, flat D params)."""
     gen, disc, opt_g, opt_d = _fresh(gen, disc)
     losses = {"nonsaturating": lambda s: F.softplus(-s).mean(), "minimax": lambda s: -F.softplus(s).mean(),
@@ -349,7 +354,8 @@ def _gan_variant(gen, disc, x_real, z, *, detach=True, zero_g=True, stale=False,
         stale_grads = torch.autograd.grad(losses[g_loss](disc(fake)), list(gen.parameters()), retain_graph=True)
     real_l, fake_l = disc(x_real), disc(fake.detach() if detach else fake)
     loss_d = gan.discriminator_loss(fake_l, real_l) if swap else gan.discriminator_loss(real_l, fake_l)
-    opt_d.zero_grad()
+    if zero_d:
+        opt_d.zero_grad()
     (0.5 * loss_d if half else loss_d).backward(retain_graph=not detach)
     opt_d.step()
     if zero_g:
@@ -387,7 +393,8 @@ def check_gan_step(fn) -> None:
     """Exercise 3.6: compares with :func:`~course_utils.s03_gans.gan_training.gan_step`.
 
     Runs the student's step and the reference on identical copies of tiny seeded networks with plain
-    SGD (lr 0.2 for g, 0.3 for D, no momentum), then compares every parameter of D, every parameter of
+    SGD (lr 0.2 for g, 0.3 for D, no momentum), whose parameters hold gradients left over from an
+    earlier step (the grader's sandbox receives them too), then compares every parameter of D, every parameter of
     g and the two returned losses; the buggy variants of :func:`_gan_variant` name the mistake.
     """
     gen, disc, x_real, z = _gan_case(36)
@@ -411,6 +418,8 @@ def check_gan_step(fn) -> None:
 
     d_mistakes = [
         Mistake(start_d, "D did not move: take one optimiser step on D's loss first (opt_D.step())"),
+        Mistake(variant(zero_d=False)[1], "D's step also applied gradients left over from before: call "
+                                          "opt_D.zero_grad() before D's backward pass"),
         Mistake(variant(swap=True)[1], "D's labels are swapped: D's loss gives real data the label 1 and fakes 0"),
         Mistake(variant(d_moves=True)[1], "D moved again during g's step: only opt_G.step() belongs there "
                                           "(g's loss also leaves gradients in D, which must not move D)"),
@@ -423,6 +432,9 @@ def check_gan_step(fn) -> None:
         Mistake(variant(detach=False, zero_g=False)[0],
                 "g also moved along the gradient of D's loss: the D step's backward pass reached g through the "
                 "fakes. Detach the fakes in D's step, or zero g's gradients before g's backward pass"),
+        Mistake(variant(zero_g=False)[0],
+                "g's step also applied gradients left over from before (and those D's steps left in g): call "
+                "opt_G.zero_grad() before g's backward pass"),
         Mistake(variant(stale=True)[0],
                 "g's step used D's scores from BEFORE D's update (stale outputs, or g stepped first): after "
                 "opt_D.step(), score the fakes with D again"),

@@ -35,7 +35,7 @@ from course_tools.autograde.sandbox import (
 )
 from course_tools.autograde.submission import Step
 from course_utils.grading import CheckFailed, StudentError
-from course_utils.grading.compare import call_with_grad
+from course_utils.grading.compare import call_with_grad, call_with_state
 
 pytestmark = pytest.mark.integration
 
@@ -58,6 +58,10 @@ def boom(x):
     raise ValueError("no " + str(x))
 def todo(x):
     raise NotImplementedError("Exercise 9.9: later")
+def step(net, opt):
+    net(torch.ones(1, 3)).sum().backward()  # no zero_grad: leftover gradients count
+    opt.step()
+    return 0
 '''
 
 
@@ -68,9 +72,9 @@ def _f(x, net, w):
 @pytest.fixture(scope="module")
 def box(needs_sandbox):
     with Sandbox(Limits(setup_s=30, check_s=10)) as sandbox:
-        steps = [Step("exercise", CODE, name, name) for name in ("f", "lies", "boom", "todo")]
-        ready = sandbox.setup(steps)
-        assert all(ready[name]["defined"] for name in ("f", "lies", "boom", "todo"))
+        names = ("f", "lies", "boom", "todo", "step")
+        ready = sandbox.setup([Step("exercise", CODE, name, name) for name in names])
+        assert all(ready[name]["defined"] for name in names)
         yield sandbox
 
 
@@ -83,6 +87,22 @@ def test_remote_gradients_match_in_process_ones_for_tensors_and_module_parameter
     assert torch.allclose(remote_value, local_value)
     assert torch.allclose(remote[0], local[0]) and torch.allclose(remote[2], local[2])
     assert len(remote[1]) == 2 and all(torch.allclose(a, b) for a, b in zip(remote[1], local[1], strict=True))
+
+
+def test_module_arguments_arrive_with_their_leftover_gradients(box):
+    """A step that forgets zero_grad meets the same leftover gradients in the sandbox as in the notebook."""
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 2)
+    for p in net.parameters():
+        p.grad = torch.randn_like(p)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    _, (after, _) = call_with_state(box.function("step"), net, opt)
+    expected = {name: p.detach() - 0.1 * (p.grad + 1.0) for name, p in net.named_parameters()}
+    assert set(after) == set(expected)
+    assert all(torch.allclose(after[name], expected[name]) for name in expected)
+    clean = torch.nn.Linear(3, 2)
+    _, (after, _) = call_with_state(box.function("step"), clean, torch.optim.SGD(clean.parameters(), lr=0.1))
+    assert torch.allclose(after["weight"], clean.weight.detach() - 0.1)
 
 
 def test_a_non_scalar_output_without_cotangent_has_no_gradient(box):

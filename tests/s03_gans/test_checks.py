@@ -403,7 +403,7 @@ def test_3_6_rewrite_passes_for_many_secrets():
     assert_passes_for_secrets("3.6", step_no_detach_but_zeroed, n=30)
 
 
-def step_with(*, detach=True, zero_g=True, stale=False, g_loss=None, swap=False, d_again=False, order="dg",
+def step_with(*, detach=True, zero_g=True, zero_d=True, stale=False, g_loss=None, swap=False, d_again=False, order="dg",
               ret=None):
     """A GAN step with one realistic bug, written as a student would."""
     g_loss = g_loss or (lambda s: -F.logsigmoid(s).mean())
@@ -415,7 +415,8 @@ def step_with(*, detach=True, zero_g=True, stale=False, g_loss=None, swap=False,
         def d_step():
             real_s, fake_s = D(x_real), D(fake.detach() if detach else fake)
             loss = bce(fake_s, 1) + bce(real_s, 0) if swap else bce(real_s, 1) + bce(fake_s, 0)
-            opt_D.zero_grad()
+            if zero_d:
+                opt_D.zero_grad()
             loss.backward(retain_graph=True)
             opt_D.step()
             return loss
@@ -441,6 +442,8 @@ def step_with(*, detach=True, zero_g=True, stale=False, g_loss=None, swap=False,
 
 @pytest.mark.parametrize("fn, hint", [
     (step_with(detach=False, zero_g=False), "g also moved along the gradient of D's loss"),
+    (step_with(zero_g=False), "call opt_G.zero_grad() before g's backward pass"),
+    (step_with(zero_d=False), "call opt_D.zero_grad() before D's backward pass"),
     (step_with(stale=True), "'modified by an inplace operation'"),
     (step_with(order="gd"), "BEFORE D's update"),
     (step_with(g_loss=lambda s: F.logsigmoid(-s).mean()), "saturating loss"),
