@@ -20,6 +20,7 @@ from ..grading.compare import (
     clone_args,
     expect_close,
     generator,
+    seeded_module,
     to_plain_tensor,
 )
 from ..grading.core import CheckFailed, StudentError, register
@@ -73,9 +74,11 @@ def _w1_grid_mistakes(p, q, dx, ref):
 
 @register(
     "4.1", SECTION, "W1 from two densities on a grid (through the CDFs)", 2, "w1_on_grid",
-    "turn each density into its CDF with a cumulative sum times dx (torch.cumsum), then integrate |F - G| "
-    "(a sum times dx)",
-    reference=wasserstein.w1_on_grid,
+    "in 1-D, W1 is an area between two curves that you build from p and q: section 2 says which curves",
+    reference=wasserstein.w1_on_grid, kind="warm-up",
+    hints=("the curves are the two cumulative distribution functions; on an evenly spaced grid an integral is a "
+           "sum times dx, and a running integral is a running sum (torch.cumsum) times dx",
+           "F = torch.cumsum(p, 0) * dx, G = torch.cumsum(q, 0) * dx, then W1 = (F - G).abs().sum() * dx"),
 )
 def check_w1_on_grid(fn) -> None:
     """Exercise 4.1: compares with :func:`~course_utils.s04_wasserstein.wasserstein.w1_on_grid`."""
@@ -94,143 +97,64 @@ def check_w1_on_grid(fn) -> None:
                  what="two equal densities (W1 = 0)", atol=1e-6)
 
 
-# --- 4.2 W1 from two samples -------------------------------------------------------------------
+# --- 4.2 predict: a point mass split in two (Monge has no map, Kantorovich has a plan) ------------
 
-@register(
-    "4.2", SECTION, "W1 from two samples of the same size (sorting)", 1, "w1_samples",
-    "sort both samples (torch.sort): the i-th smallest x is paired with the i-th smallest y; "
-    "average the distances |x_(i) - y_(i)| over the n pairs",
-    reference=wasserstein.w1_samples,
-)
-def check_w1_samples(fn) -> None:
-    """Exercise 4.2: compares with :func:`~course_utils.s04_wasserstein.wasserstein.w1_samples`."""
-    g = generator(42)
-    n = 200
-    x = 1.5 * torch.randn(n, generator=g, dtype=torch.float64)
-    y = -torch.log(torch.rand(n, generator=g, dtype=torch.float64)) - 0.3
-    ref = wasserstein.w1_samples(x, y)
-    xs, ys = torch.sort(x).values, torch.sort(y).values
-    mistakes = [
-        Mistake((x - y).abs().mean(), "sort both samples first: pairing x_i with y_i in the order given is a "
-                                      "coupling, but not the cheapest one"),
-        Mistake((xs - y).abs().mean(), "sort y too: both samples must be in increasing order"),
-        Mistake((x - ys).abs().mean(), "sort x too: both samples must be in increasing order"),
-        Mistake((xs - ys.flip(0)).abs().mean(), "sort both in the same (increasing) order: the smallest x goes "
-                                                "to the smallest y"),
-        Mistake((x.mean() - y.mean()).abs(), "that is the gap between the means, only a lower bound on W1: "
-                                             "pair the sorted samples"),
-        Mistake(((xs - ys) ** 2).mean().sqrt(), "that is W2 (root mean square): W1 averages |x_(i) - y_(i)|"),
-        Mistake(((xs - ys) ** 2).mean(), "no square: W1 averages |x_(i) - y_(i)|"),
-        Mistake((xs - ys).abs().sum(), "average over the n pairs (each point carries mass 1/n), do not sum"),
-        Mistake((xs - ys).abs().max(), "average the distances of the pairs, not their maximum"),
-        Mistake((xs - ys).mean().abs(), "take |.| of each pair's distance before averaging"),
+def _split_case(g, d: int):
+    """x, y1, y2 in d dimensions; on a line (d = 1), x lies between y1 and y2."""
+    x = torch.randn(d, generator=g, dtype=torch.float64)
+    if d == 1:
+        return x, x - 1.0 - 2.0 * torch.rand(1, generator=g, dtype=torch.float64), \
+            x + 1.0 + 2.0 * torch.rand(1, generator=g, dtype=torch.float64)
+    y1 = x + (1.0 + 2.0 * torch.rand(d, generator=g, dtype=torch.float64)) * torch.sign(
+        torch.randn(d, generator=g, dtype=torch.float64))
+    y2 = x + (1.0 + 2.0 * torch.rand(d, generator=g, dtype=torch.float64)) * torch.sign(
+        torch.randn(d, generator=g, dtype=torch.float64))
+    return x, y1, y2
+
+
+def _split_mistakes(x, y1, y2):
+    d1, d2 = (x - y1).norm(), (x - y2).norm()
+    return [
+        Mistake(torch.minimum(d1, d2), "that sends the whole mass to the nearer point, as a transport map would: "
+                                       "then that point receives 1 and the other 0, not 1/2 each. A map cannot "
+                                       "split the mass at x; a plan can, and here it must"),
+        Mistake(torch.maximum(d1, d2), "that sends the whole mass to the farther point: each of y1, y2 must "
+                                       "receive exactly half of it"),
+        Mistake(d1 + d2, "each target receives half of the unit mass: every distance is weighted by the mass "
+                         "moved along it"),
+        Mistake((x - (y1 + y2) / 2).norm(), "that moves the whole mass to the midpoint of y1 and y2, which is "
+                                            "not a target: half the mass must reach y1 and half y2"),
+        Mistake(0.5 * (d1**2 + d2**2), "W1 weighs each unit of mass by the distance it travels, not its square "
+                                       "(that would be W2 squared)"),
+        Mistake((0.5 * (d1**2 + d2**2)).sqrt(), "that is W2: W1 weighs the mass by the distance itself"),
+        Mistake(torch.zeros((), dtype=torch.float64), "no transport map exists here, but W1 is still defined: "
+                                                      "Kantorovich's plans may split the mass, so the infimum is "
+                                                      "over a non-empty set"),
     ]
-    expect_close(fn(*clone_args(x, y)), ref, what="a Gaussian and an exponential sample of 200 points each",
-                 mistakes=mistakes)
-    perm = torch.randperm(n, generator=g)
-    shifted = (x + 2.5)[perm]
-    expect_close(fn(*clone_args(x, shifted)), torch.tensor(2.5, dtype=torch.float64),
-                 what="a sample and the same sample shifted by 2.5, shuffled (W1 = 2.5)",
-                 mistakes=[Mistake((x - shifted).abs().mean(), "sort both samples first: the order they come in "
-                                                              "is arbitrary")])
-
-
-# --- 4.3 the transport cost of a plan -----------------------------------------------------------
-
-def _plan_case(g, n: int, m: int, d: int):
-    x = torch.randn(n, d, generator=g, dtype=torch.float64)
-    y = torch.randn(m, d, generator=g, dtype=torch.float64) + 1.0
-    a = torch.rand(n, generator=g, dtype=torch.float64) + 0.2
-    b = torch.rand(m, generator=g, dtype=torch.float64) + 0.2
-    a, b = a / a.sum(), b / b.sum()
-    best = transport.solve_ot_pot(a, b, transport.cost_matrix(x, y)).plan
-    return 0.5 * best + 0.5 * transport.independent_plan(a, b), x, y
-
-
-def _plan_mistakes(plan, x, y):
-    diff = x[:, None, :] - y[None, :, :]
-    c = diff.norm(dim=-1)
-    out = [
-        Mistake((plan * c**2).sum(), "use the distance |x_i - y_j|, not its square (that is the W2 cost)"),
-        Mistake((plan * diff.abs().sum(-1)).sum(), "use the Euclidean distance (square root of the sum of squared "
-                                                   "coordinate gaps), not the L1 distance"),
-        Mistake((plan * c).mean(), "sum mass times distance over all pairs (i, j): the plan's entries already "
-                                   "carry the weights, so do not average"),
-        Mistake(c.mean(), "weight each distance by the mass the plan moves along it: sum of P_ij |x_i - y_j|"),
-        Mistake(c.sum(), "weight each distance by the mass the plan moves along it: sum of P_ij |x_i - y_j|"),
-    ]
-    if plan.shape[0] == plan.shape[1]:
-        out.append(Mistake((plan.T * c).sum(), "P_ij is the mass moved from x_i (row i) to y_j (column j): "
-                                               "do not transpose the plan"))
-        out.append(Mistake((plan * (x - y).norm(dim=-1)[:, None]).sum(),
-                           "the cost of moving mass from x_i to y_j is |x_i - y_j|, for every pair (i, j)"))
-    return out
 
 
 @register(
-    "4.3", SECTION, "The transport cost of a plan", 1, "transport_cost",
-    "build the matrix of Euclidean distances C_ij = |x_i - y_j| (torch.cdist, or broadcasting), then sum "
-    "plan * C over all pairs",
-    reference=transport.transport_cost,
+    "4.2", SECTION, "Predict: a point mass split in two (no transport map)", 2, "predict_split_cost",
+    "list every coupling of the two distributions: where can the mass at x go, and how much of it?",
+    reference=transport.split_point_mass_cost, kind="predict",
+    hints=("a coupling's marginals are fixed: everything leaves x, and each target receives exactly what it holds; "
+           "with a single source point there is only one coupling, so the infimum is its cost",
+           "the only plan moves 1/2 from x to y1 and 1/2 from x to y2: W1 = |x - y1| / 2 + |x - y2| / 2 "
+           "(Euclidean distances, torch.linalg.vector_norm)"),
 )
-def check_transport_cost(fn) -> None:
-    """Exercise 4.3: compares with :func:`~course_utils.s04_wasserstein.transport.transport_cost`."""
-    g = generator(43)
-    for n, m, d in ((6, 4, 2), (5, 5, 3)):
-        plan, x, y = _plan_case(g, n, m, d)
-        ref = transport.transport_cost(plan, x, y)
-        expect_close(fn(*clone_args(plan, x, y)), ref, what=f"a plan between {n} and {m} points in {d}-D",
-                     mistakes=_plan_mistakes(plan, x, y))
-    x = torch.randn(7, 2, generator=g, dtype=torch.float64)
-    identity = torch.eye(7, dtype=torch.float64) / 7
-    expect_close(fn(identity, x.clone(), x.clone()), torch.zeros((), dtype=torch.float64),
-                 what="a plan that leaves every point where it is (cost 0)", atol=1e-9)
+def check_predict_split_cost(fn) -> None:
+    """Exercise 4.2: compares with :func:`~course_utils.s04_wasserstein.transport.split_point_mass_cost`."""
+    g = generator(402)
+    for d, what in ((1, "points on a line"), (2, "points in the plane"), (3, "points in 3-D")):
+        x, y1, y2 = _split_case(g, d)
+        ref = transport.split_point_mass_cost(x, y1, y2)
+        expect_close(fn(*clone_args(x, y1, y2)), ref, what=f"a unit mass at x to half masses at y1, y2 ({what})",
+                     mistakes=_split_mistakes(x, y1, y2), rtol=1e-6, atol=1e-6)
+    x = torch.randn(2, generator=g, dtype=torch.float64)
+    expect_close(fn(*clone_args(x, x, x)), torch.zeros((), dtype=torch.float64),
+                 what="both half masses at x itself (nothing moves, W1 = 0)", atol=1e-6)
 
-
-# --- 4.4 the critic loss --------------------------------------------------------------------
-
-@register(
-    "4.4", SECTION, "The critic loss (Kantorovich-Rubinstein)", 1, "critic_loss",
-    "the critic maximises mean f(real) - mean f(fake) (expectations, no absolute values); return its negative, "
-    "the loss to minimise",
-    reference=wgan.critic_loss,
-)
-def check_critic_loss(fn) -> None:
-    """Exercise 4.4: compares with :func:`~course_utils.s04_wasserstein.wgan.critic_loss`."""
-    g = generator(44)
-    real = 2.0 * torch.randn(64, generator=g, dtype=torch.float64) + 0.5
-    fake = 2.0 * torch.randn(48, generator=g, dtype=torch.float64) - 0.5
-    ref = wgan.critic_loss(real, fake)
-    mistakes = [
-        Mistake(-ref, "that is the objective the critic MAXIMISES, mean f(real) - mean f(fake): return the loss "
-                      "to minimise, its negative"),
-        Mistake(fake.abs().mean() - real.abs().mean(), "no absolute values (the slides' slip): the duality "
-                                                       "compares E[f(x)], not E|f(x)|"),
-        Mistake(real.abs().mean() - fake.abs().mean(), "no absolute values (the slides' slip), and return the "
-                                                       "loss to minimise: mean f(fake) - mean f(real)"),
-        Mistake(F.softplus(-real).mean() + F.softplus(fake).mean(),
-                "that is a GAN discriminator's cross-entropy: a critic's scores are not probabilities, so no "
-                "sigmoid and no log"),
-        Mistake(torch.cat([fake, -real]).mean(), "average each batch over its own size (they differ), then "
-                                                 "subtract"),
-        Mistake(fake.sum() - real.sum(), "average over each batch, do not sum"),
-        Mistake(-fake.mean(), "that is the generator's loss: the critic's loss has both batches"),
-    ]
-    value, grads = call_with_grad(fn, *clone_args(real, fake), wrt=(0, 1))
-    expect_close(value, ref, what="64 real and 48 fake scores", mistakes=mistakes)
-    if grads is None or any(gr is None for gr in grads):
-        raise CheckFailed("on 64 real and 48 fake scores: the value is right, but no gradient reaches the scores: "
-                          "compute the loss with torch operations on the arguments (no .item(), .detach() or "
-                          "numpy), or the critic cannot train")
-    expect_close(grads[0], torch.full((64,), -1 / 64, dtype=torch.float64),
-                 what="the gradient with respect to the real scores (each -1/64)")
-    real2, fake2 = torch.randn(32, 1, generator=g, dtype=torch.float64), torch.randn(20, 1, generator=g,
-                                                                                     dtype=torch.float64)
-    expect_close(fn(*clone_args(real2, fake2)), wgan.critic_loss(real2, fake2),
-                 what="scores of shape (32, 1) and (20, 1), as a critic network returns them")
-
-
-# --- 4.5 weight clipping -----------------------------------------------------------------------
+# --- 4.3 weight clipping -----------------------------------------------------------------------
 
 def _critic(seed: int, width: int, scale: float, depth: int = 2) -> torch.nn.Module:
     g = generator(seed)
@@ -246,13 +170,17 @@ def _flat(tensors) -> torch.Tensor:
 
 
 @register(
-    "4.5", SECTION, "One weight-clipping step (Algorithm 1, line 7)", 1, "clip_weights",
-    "inside torch.no_grad(), clamp every parameter of the critic (weights and biases) to [-c, c] in place "
-    "(p.clamp_), then return list(critic.parameters())",
-    reference=wgan.clip_weights,
+    "4.3", SECTION, "One weight-clipping step (Algorithm 1, line 7)", 1, "clip_weights",
+    "Algorithm 1 changes the critic's parameters themselves (every one of them), not their gradients and not "
+    "copies; it is not part of the model's computation",
+    reference=wgan.clip_weights, kind="warm-up",
+    hints=("loop over critic.parameters() (weights and biases) inside torch.no_grad(), and use an in-place "
+           "tensor method (its name ends in an underscore)",
+           "with torch.no_grad(): for p in critic.parameters(): p.clamp_(-c, c); then return "
+           "list(critic.parameters())"),
 )
 def check_clip_weights(fn) -> None:
-    """Exercise 4.5: compares with :func:`~course_utils.s04_wasserstein.wgan.clip_weights`.
+    """Exercise 4.3: compares with :func:`~course_utils.s04_wasserstein.wgan.clip_weights`.
 
     What counts is the critic after the call (Algorithm 1 goes on training it), seen through
     ``call_with_state``; the returned list is checked after that.
@@ -341,7 +269,126 @@ def _clip_call(fn, critic, c, names):
     return got, _flat(state[n] for n in names)
 
 
-# --- 4.6 the gradient penalty --------------------------------------------------------------------
+# --- 4.4 Algorithm 1's critic updates (a training step) -----------------------------------------
+
+_N_CRITIC, _LR, _CLIP = 3, 0.3, 0.3
+
+
+def _critic_case(seed: int, lr: float = _LR):
+    """A seeded critic 2 -> 8 -> 8 -> 1 (float64), plain SGD over it, and n_critic real and fake batches."""
+    g = generator(seed)
+    critic = seeded_module(lambda: mlp(2, 1, 8, 2).double(), g)
+    opt = torch.optim.SGD(critic.parameters(), lr=lr)
+    shift = torch.tensor([1.5, 0.5], dtype=torch.float64)
+    x_real = torch.randn(_N_CRITIC, 16, 2, generator=g, dtype=torch.float64) + shift
+    x_fake = 0.7 * torch.randn(_N_CRITIC, 12, 2, generator=g, dtype=torch.float64) - shift
+    return critic, opt, x_real, x_fake
+
+
+def _clamp_all(critic, c):
+    with torch.no_grad():
+        for p in critic.parameters():
+            p.clamp_(-c, c)
+
+
+def _buggy_critic_steps(critic, opt, x_real, x_fake, c, bug: str):
+    """Algorithm 1's inner loop with one realistic mistake (``bug``), for the check's messages."""
+    losses = []
+    batches = [(x_real.reshape(-1, x_real.shape[-1]), x_fake.reshape(-1, x_fake.shape[-1]))] if bug == "one step" \
+        else list(zip(x_real, x_fake, strict=True))
+    for real, fake in batches:
+        if bug != "no zero_grad":
+            opt.zero_grad()
+        if bug == "clip before":
+            _clamp_all(critic, c)
+        f_real, f_fake = critic(real)[:, 0], critic(fake)[:, 0]
+        loss = {"sign": f_real.mean() - f_fake.mean(),
+                "abs": f_fake.abs().mean() - f_real.abs().mean(),
+                "cross-entropy": F.softplus(-f_real).mean() + F.softplus(f_fake).mean(),
+                "sum": f_fake.sum() - f_real.sum()}.get(bug, f_fake.mean() - f_real.mean())
+        loss.backward()
+        opt.step()
+        if bug not in ("no clip", "clip before"):
+            _clamp_all(critic, c)
+        losses.append(float(loss.detach()))
+    return torch.tensor(losses, dtype=torch.float64)
+
+
+_CRITIC_BUGS = {
+    "sign": "the critic went the wrong way: it must ASCEND the gap mean f(real) - mean f(fake), so the loss an "
+            "optimiser minimises is its negative, mean f(fake) - mean f(real)",
+    "abs": "no absolute values (the slides' slip): the Kantorovich-Rubinstein gap compares E[f(x)], not E|f(x)|",
+    "cross-entropy": "that trains a GAN discriminator (sigmoid and log): a critic's scores are not probabilities, "
+                     "its loss is linear in them",
+    "sum": "average the scores over each batch (a mean, as in the expectations), do not sum them: the step "
+           "grows with the batch size",
+    "no clip": "the weights after the updates are not clipped: after each update, clamp the critic's own "
+               "parameters to [-c, c] in place (a clipped copy leaves the critic as it was)",
+    "clip before": "the clipping comes before the update: Algorithm 1 clips after each step (line 7 comes after "
+                   "line 6), so the weights the step pushed beyond c are never brought back",
+    "no zero_grad": "the gradients accumulate from one update to the next: PyTorch adds each backward pass into "
+                    "p.grad, so zero them (opt.zero_grad()) before each backward pass",
+    "one step": "make n_critic updates, one per batch pair (x_real[k], x_fake[k]), not one update on all the "
+                "points together",
+}
+
+
+def _critic_state(critic) -> torch.Tensor:
+    return _flat(p.detach() for p in critic.parameters())
+
+
+def _critic_step_call(fn, seed: int, names):
+    critic, opt, x_real, x_fake = _critic_case(seed)
+    got, after = call_with_state(fn, critic, opt, x_real, x_fake, _CLIP)
+    state = after[0]
+    if not isinstance(state, dict) or any(not isinstance(state.get(n), torch.Tensor) for n in names):
+        raise CheckFailed("after your call the critic no longer has its parameters: update them with the "
+                          "optimiser (opt.step()) and clamp them in place; do not remove or replace them")
+    return got, _flat(state[n] for n in names)
+
+
+@register(
+    "4.4", SECTION, "Algorithm 1's critic updates (WGAN, weight clipping)", 4, "critic_steps",
+    "one update per batch pair: the critic moves to widen the Kantorovich-Rubinstein gap between real and "
+    "generated scores, through the optimiser you are given, and leaves each update as a clipped critic",
+    reference=wgan.critic_steps, kind="training-step",
+    hints=("each update: reset the gradients, compute the loss the optimiser must MINIMISE (the critic maximises "
+           "the gap), backward, step, then clip; record the loss of each update",
+           "for k in range(len(x_real)): opt.zero_grad(); loss = critic(x_fake[k]).mean() - "
+           "critic(x_real[k]).mean(); loss.backward(); opt.step(); then, under torch.no_grad(), p.clamp_(-c, c) "
+           "for every p in critic.parameters(); return torch.tensor of the losses (floats, before each step)"),
+)
+def check_critic_steps(fn) -> None:
+    """Exercise 4.4: compares with :func:`~course_utils.s04_wasserstein.wgan.critic_steps`.
+
+    A seeded critic (2 -> 8 -> 8 -> 1, float64) and plain SGD (no momentum: a parameter moves by
+    exactly -lr * grad, so a wrong gradient shows); every parameter after the student's updates is
+    compared with the reference's on an identical copy, then the returned losses.
+    """
+    seed = 404
+    critic, opt, x_real, x_fake = _critic_case(seed)
+    names = [name for name, _ in critic.named_parameters()]
+    before = _critic_state(critic)
+    ref_losses = wgan.critic_steps(critic, opt, x_real, x_fake, _CLIP)
+    ref = _critic_state(critic)
+    mistakes = [Mistake(before, "the critic's parameters did not change: step the optimiser you are given "
+                                "(opt.step() after loss.backward()) and clip the critic's own parameters")]
+    for bug, says in _CRITIC_BUGS.items():
+        wrong, wrong_opt, r, f = _critic_case(seed)
+        _buggy_critic_steps(wrong, wrong_opt, r, f, _CLIP, bug)
+        mistakes.append(Mistake(_critic_state(wrong), says))
+    what = (f"{_N_CRITIC} updates of a critic (2 -> 8 -> 8 -> 1) with SGD (lr {_LR}), c = {_CLIP}, "
+            "batches of 16 real and 12 generated points")
+    got, after = _critic_step_call(fn, seed, names)
+    expect_close(after, ref, what=f"{what}: the critic's parameters after your call", mistakes=mistakes,
+                 rtol=1e-6, atol=1e-9)
+    expect_close(got, ref_losses, what=f"{what}: the losses you returned", mistakes=[
+        Mistake(-ref_losses, "return the loss the optimiser minimised, mean f(fake) - mean f(real) (the negative "
+                             "of the gap)"),
+    ], rtol=1e-6, atol=1e-9)
+
+
+# --- 4.5 the gradient penalty --------------------------------------------------------------------
 
 def _gp_case(seed: int):
     g = generator(seed)
@@ -394,14 +441,18 @@ def _gp_mistakes(critic, x_real, x_fake, eps):
 
 
 @register(
-    "4.6", SECTION, "The gradient penalty (WGAN-GP)", 3, "gradient_penalty",
-    "form x_hat = eps * x_real + (1 - eps) * x_fake, make it require gradients, take "
-    "torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True), then average (|grad|_2 - 1)^2 over "
-    "the batch",
-    reference=wgan.gradient_penalty,
+    "4.5", SECTION, "The gradient penalty (WGAN-GP)", 3, "gradient_penalty",
+    "the penalty looks at the critic's slope (its gradient with respect to its input) at points between the "
+    "real and the generated batch; it must stay differentiable with respect to the critic's weights",
+    reference=wgan.gradient_penalty, kind="warm-up",
+    hints=("build the interpolates from eps, make them a leaf that requires gradients, and ask "
+           "torch.autograd.grad for the gradient of the scores' sum with create_graph=True",
+           "x_hat = (eps * x_real + (1 - eps) * x_fake).detach().requires_grad_(True); "
+           "(grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True); "
+           "return ((grad.norm(dim=1) - 1) ** 2).mean()"),
 )
 def check_gradient_penalty(fn) -> None:
-    """Exercise 4.6: compares with :func:`~course_utils.s04_wasserstein.wgan.gradient_penalty`."""
+    """Exercise 4.5: compares with :func:`~course_utils.s04_wasserstein.wgan.gradient_penalty`."""
     critic, x_real, x_fake, eps = _gp_case(46)
     reference = copy.deepcopy(critic)
     ref = wgan.gradient_penalty(reference, x_real, x_fake, eps)
@@ -423,3 +474,59 @@ def check_gradient_penalty(fn) -> None:
         slope_one.weight.copy_(torch.tensor([[0.6, 0.8]], dtype=torch.float64))
     expect_close(fn(slope_one, *clone_args(x_real, x_fake, eps)), torch.zeros((), dtype=torch.float64),
                  what="a linear critic with gradient norm exactly 1 (penalty 0)", atol=1e-9)
+
+
+# --- 4.6 build: the generator's gradient through the critic ---------------------------------------
+
+def _gen_grad_mistakes(critic, x_fake):
+    m = len(x_fake)
+    slope = _input_grad(critic, x_fake)  # grad f at each point, (m, d)
+    x = x_fake.detach().clone().requires_grad_(True)
+    scores = critic(x)[:, 0]
+    (non_saturating,) = torch.autograd.grad(F.softplus(-scores).mean(), x)
+    return [
+        Mistake(slope / m, "wrong sign: that is the direction the samples MOVE (up the critic's slope), minus the "
+                           "gradient. The generator's loss is -E[f(g(z))], so its gradient is minus the critic's "
+                           "slope, over m"),
+        Mistake(-slope, "the loss is a mean over the batch, so each generated point carries 1/m of it: divide by "
+                        "the batch size"),
+        Mistake(slope, "two slips: the generator's loss is MINUS the critic's mean score, and a mean gives each "
+                       "point 1/m"),
+        Mistake(-slope / slope.norm(dim=1, keepdim=True).clamp_min(1e-12) / m,
+                "do not normalise the critic's slope: its size is part of the gradient (for a 1-Lipschitz "
+                "critic it is at most 1)"),
+        Mistake(non_saturating, "that is the non-saturating GAN loss -log sigmoid(f): a critic's score is not a "
+                                "logit, the WGAN generator's loss is linear in it"),
+        Mistake(-slope.mean(0, keepdim=True).expand_as(slope) / 1.0,
+                "return one gradient per generated point (shape (m, d)), each point's own"),
+    ]
+
+
+@register(
+    "4.6", SECTION, "Build: the generator's gradient through the critic", 3, "generator_grad",
+    "write down the generator's loss on the batch (section 7: what does line 10 of Algorithm 1 descend?), then "
+    "differentiate it with respect to the generated points, not the weights",
+    reference=wgan.generator_grad, kind="build",
+    hints=("make the generated points a leaf that requires gradients (x_fake.detach().clone().requires_grad_()), "
+           "evaluate the loss through the critic, and ask torch.autograd.grad for its gradient with respect to "
+           "those points",
+           "loss = -critic(x).mean() (the mean over the m points); grad = torch.autograd.grad(loss, x)[0], which "
+           "is -(1/m) grad f(x_i) in row i"),
+)
+def check_generator_grad(fn) -> None:
+    """Exercise 4.6: compares with :func:`~course_utils.s04_wasserstein.wgan.generator_grad`."""
+    g = generator(406)
+    critic = seeded_module(lambda: mlp(2, 1, 16, 2).double(), g)
+    x_fake = 1.5 * torch.randn(24, 2, generator=g, dtype=torch.float64)
+    ref = wgan.generator_grad(critic, x_fake)
+    what = "a critic (2 -> 16 -> 16 -> 1) and 24 generated points"
+    expect_close(fn(copy.deepcopy(critic), x_fake.clone()), ref, what=what,
+                 mistakes=_gen_grad_mistakes(critic, x_fake), rtol=1e-6, atol=1e-9)
+    linear = torch.nn.Linear(3, 1).double()
+    with torch.no_grad():
+        linear.weight.copy_(torch.randn(1, 3, generator=g, dtype=torch.float64))
+        linear.bias.copy_(torch.randn(1, generator=g, dtype=torch.float64))
+    x3 = torch.randn(10, 3, generator=g, dtype=torch.float64)
+    expect_close(fn(copy.deepcopy(linear), x3.clone()), wgan.generator_grad(linear, x3),
+                 what="a linear critic f(x) = w.x + b on 10 points in 3-D (every row is -w / 10)",
+                 mistakes=_gen_grad_mistakes(linear, x3), rtol=1e-6, atol=1e-9)

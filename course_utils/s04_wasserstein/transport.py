@@ -38,6 +38,7 @@ __all__ = [
     "plan_lines",
     "solve_ot_lp",
     "solve_ot_pot",
+    "split_point_mass_cost",
     "transport_cost",
     "uniform_weights",
     "w1_point_clouds",
@@ -105,8 +106,6 @@ def transport_cost(plan, x, y, p: float = 1.0) -> Tensor:
 
     Returns:
         A float64 tensor of shape ().
-
-    Graded in exercise 4.3 (notebook ``04_wasserstein``).
     """
     plan = as_tensor(plan, "plan", torch.float64)
     cost = cost_matrix(x, y, p)
@@ -116,6 +115,33 @@ def transport_cost(plan, x, y, p: float = 1.0) -> Tensor:
     if bool((plan < 0).any()):
         raise ValueError("a plan moves non-negative masses: found a negative entry")
     return (plan * cost).sum()
+
+
+def split_point_mass_cost(x, y1, y2) -> Tensor:
+    r"""W1 from a unit point mass at x to two half masses at y1 and y2: Monge has no answer, Kantorovich has one.
+
+    .. math:: \mu = \delta_x, \quad \nu = \tfrac12 \delta_{y_1} + \tfrac12 \delta_{y_2}: \qquad
+       \Pi(\mu, \nu) = \{P = (\tfrac12, \tfrac12)\}, \qquad
+       W_1(\mu, \nu) = \tfrac12 \|x - y_1\| + \tfrac12 \|x - y_2\| .
+
+    No transport map T exists (T sends all the mass at x to the single point T(x), so one of y1, y2
+    would receive 1 and the other 0): Monge's problem is infeasible. The only coupling splits the
+    mass, and its cost is the optimal one.
+
+    Args:
+        x: the source point, shape (d,).
+        y1, y2: the two target points, shape (d,) each.
+
+    Returns:
+        A float64 tensor of shape ().
+
+    Graded in exercise 4.2 (notebook ``04_wasserstein``).
+    """
+    x, y1, y2 = (as_tensor(t, name, torch.float64).reshape(-1) for t, name in ((x, "x"), (y1, "y1"), (y2, "y2")))
+    if not x.shape == y1.shape == y2.shape:
+        raise ValueError(f"x, y1 and y2 must be points of the same dimension d, shape (d,), got {tuple(x.shape)}, "
+                         f"{tuple(y1.shape)} and {tuple(y2.shape)}")
+    return 0.5 * torch.linalg.vector_norm(x - y1) + 0.5 * torch.linalg.vector_norm(x - y2)
 
 
 def independent_plan(a, b) -> Tensor:

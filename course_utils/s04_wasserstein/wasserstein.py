@@ -74,8 +74,6 @@ def w1_samples(x, y) -> Tensor:
 
     Returns:
         A float64 tensor of shape ().
-
-    Graded in exercise 4.2 (notebook ``04_wasserstein``).
     """
     x, y = _sample_1d(x, "x"), _sample_1d(y, "y")
     xs, ys = torch.sort(x).values, torch.sort(y).values
@@ -141,7 +139,7 @@ def w1_on_grid(p, q, dx: float) -> Tensor:
     return (cdf_on_grid(p, dx) - cdf_on_grid(q, dx)).abs().sum() * dx
 
 
-def optimal_critic_1d(p, q, dx: float) -> Tensor:
+def optimal_critic_1d(p, q, dx: float, tol: float = 1e-9) -> Tensor:
     r"""The optimal Kantorovich-Rubinstein critic between two densities on a 1-D grid.
 
     Integrating by parts, :math:`E_\mu f - E_\nu f = \int f'(t)\,(G(t) - F(t))\,dt`, which a
@@ -150,15 +148,23 @@ def optimal_critic_1d(p, q, dx: float) -> Tensor:
     .. math:: f^*(t_i) = \sum_{k \le i} \mathrm{sign}\big(G(t_k) - F(t_k)\big)\, dx,
        \qquad E_\mu f^* - E_\nu f^* = \int |F - G| = W_1 .
 
+    So f* descends where F > G (there the mass of mu must move right, to reach nu) and climbs
+    where F < G. Where the CDFs agree (|F - G| <= ``tol``: beyond both supports, both are 1 up to
+    round-off) f* is flat: the sign of round-off (about 1e-13) carries no information, and taking
+    it would draw slopes of +-1 where no mass moves.
+
     Args:
         p, q: the densities of mu and nu on the grid, shape (G,).
         dx: grid spacing.
+        tol: CDF gaps at most this large count as 0.
 
     Returns:
         f* at the grid points, shape (G,), with f*(t_0) = sign(...) dx (any constant may be added).
     """
     p, q = _grid_densities(p, q, dx)
-    return torch.cumsum(torch.sign(cdf_on_grid(q, dx) - cdf_on_grid(p, dx)), 0) * dx
+    gap = cdf_on_grid(q, dx) - cdf_on_grid(p, dx)
+    slope = torch.where(gap.abs() <= tol, torch.zeros_like(gap), torch.sign(gap))
+    return torch.cumsum(slope, 0) * dx
 
 
 # --- piecewise-uniform distributions (the slides' earth mover example) ---------------------

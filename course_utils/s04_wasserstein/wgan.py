@@ -46,9 +46,12 @@ __all__ = [
     "WGANTrainer",
     "clip_weights",
     "critic_loss",
+    "critic_steps",
+    "generator_grad",
     "gradient_penalty",
     "kr_objective",
     "lipschitz_estimate",
+    "off_mode_mask",
     "train_critic",
     "train_wgan_2d",
 ]
@@ -91,7 +94,6 @@ def critic_loss(f_real, f_fake) -> Tensor:
     r"""The loss a critic minimises (Algorithm 1, line 5, ascent written as descent):
     :math:`\frac1{m'}\sum_j f(\tilde x^{(j)}) - \frac1m \sum_i f(x^{(i)})`, shape ().
 
-    Graded in exercise 4.4 (notebook ``04_wasserstein``).
     """
     return -kr_objective(f_real, f_fake)
 
@@ -110,7 +112,7 @@ def clip_weights(critic: nn.Module, c: float) -> list[Tensor]:
     Returns:
         The critic's parameters after clipping, in ``critic.parameters()`` order.
 
-    Graded in exercise 4.5 (notebook ``04_wasserstein``).
+    Graded in exercise 4.3 (notebook ``04_wasserstein``).
     """
     if not c > 0:
         raise ValueError(f"the clipping parameter c must be > 0, got {c}")
@@ -118,6 +120,77 @@ def clip_weights(critic: nn.Module, c: float) -> list[Tensor]:
     for p in params:
         p.clamp_(-c, c)
     return params
+
+
+def critic_steps(critic: nn.Module, opt: torch.optim.Optimizer, x_real, x_fake, c: float) -> Tensor:
+    r"""Algorithm 1, lines 2-8 (Arjovsky et al. 2017): :math:`n_{critic}` critic updates, each followed by clipping.
+
+    For k = 1, ..., :math:`n_{critic}`, on the k-th real batch :math:`x^{(i)}` and generated batch
+    :math:`\tilde x^{(j)}` (generated beforehand: no gradient reaches the generator):
+
+    .. math::
+        L_k = \frac1{m'} \sum_j f_w(\tilde x^{(j)}) - \frac1m \sum_i f_w(x^{(i)}), \qquad
+        w \leftarrow \mathrm{opt}(w, \nabla_w L_k), \qquad w \leftarrow \mathrm{clip}(w, -c, c),
+
+    with the gradients zeroed before each backward pass (they would otherwise accumulate over the
+    updates). Descending :math:`L_k` ascends the Kantorovich-Rubinstein gap; clipping comes after
+    the update (line 7 after line 6), so that the critic the generator meets is clipped.
+
+    Args:
+        critic: the critic f_w, points (m, d) -> scores (m, 1); updated in place.
+        opt: an optimiser over the critic's parameters (Algorithm 1: RMSProp).
+        x_real: the real batches, shape (n_critic, m, d).
+        x_fake: the generated batches, shape (n_critic, m', d).
+        c: the clipping parameter, > 0.
+
+    Returns:
+        The loss :math:`L_k` of each update (before its step), float64, shape (n_critic,).
+
+    Graded in exercise 4.4 (notebook ``04_wasserstein``).
+    """
+    x_real, x_fake = as_tensor(x_real, "x_real"), as_tensor(x_fake, "x_fake")
+    if x_real.ndim != 3 or x_fake.ndim != 3 or len(x_real) != len(x_fake):
+        raise ValueError("x_real and x_fake hold n_critic batches each, shapes (n_critic, m, d) and "
+                         f"(n_critic, m', d), got {tuple(x_real.shape)} and {tuple(x_fake.shape)}")
+    if not c > 0:
+        raise ValueError(f"the clipping parameter c must be > 0, got {c}")
+    losses = []
+    for real, fake in zip(x_real, x_fake, strict=True):
+        opt.zero_grad()
+        loss = critic(fake.detach()).mean() - critic(real).mean()
+        loss.backward()
+        opt.step()
+        clip_weights(critic, c)
+        losses.append(float(loss.detach()))
+    return torch.tensor(losses, dtype=torch.float64)
+
+
+def generator_grad(critic: nn.Module, x_fake) -> Tensor:
+    r"""The gradient of the WGAN generator's loss with respect to each generated point.
+
+    The generator minimises :math:`L_G = -\frac1m \sum_i f_w(\tilde x^{(i)})` with
+    :math:`\tilde x^{(i)} = g_\theta(z^{(i)})` (Algorithm 1, line 10), so
+
+    .. math:: \frac{\partial L_G}{\partial \tilde x^{(i)}} = -\frac1m \nabla_x f_w(\tilde x^{(i)}),
+       \qquad \nabla_\theta L_G = -\frac1m \sum_i J_\theta g_\theta(z^{(i)})^\top \nabla_x f_w(\tilde x^{(i)}) :
+
+    each sample is pushed up the critic's slope, by at most 1/m for a 1-Lipschitz critic.
+
+    Args:
+        critic: the critic f_w, points (m, d) -> scores (m, 1).
+        x_fake: the generated points, shape (m, d).
+
+    Returns:
+        The gradient, shape (m, d) (no graph attached).
+
+    Graded in exercise 4.6 (notebook ``04_wasserstein``).
+    """
+    x = as_tensor(x_fake, "x_fake").detach().clone()
+    if x.ndim != 2:
+        raise ValueError(f"x_fake must be a batch of points, shape (m, d), got {tuple(x.shape)}")
+    x.requires_grad_(True)
+    (grad,) = torch.autograd.grad(-critic(x).mean(), x)
+    return grad
 
 
 def gradient_penalty(critic: nn.Module, x_real, x_fake, eps) -> Tensor:
@@ -139,7 +212,7 @@ def gradient_penalty(critic: nn.Module, x_real, x_fake, eps) -> Tensor:
     Returns:
         A tensor of shape (), differentiable with respect to the critic's parameters.
 
-    Graded in exercise 4.6 (notebook ``04_wasserstein``).
+    Graded in exercise 4.5 (notebook ``04_wasserstein``).
     """
     x_real, x_fake = as_tensor(x_real, "x_real"), as_tensor(x_fake, "x_fake")
     if x_real.shape != x_fake.shape or x_real.ndim < 2:
@@ -172,6 +245,26 @@ def _penalised_loss(critic, x_real, x_fake, eps, lam: float) -> tuple[Tensor, Te
     (grad,) = torch.autograd.grad(scores[2 * m:].sum(), x_hat, create_graph=True)
     objective = scores[:m].mean() - scores[m:2 * m].mean()
     return -objective + lam * ((grad.norm(dim=1) - 1) ** 2).mean(), objective
+
+
+def off_mode_mask(samples, target: GaussianMixture, k: float = 3.0) -> Tensor:
+    r"""Which samples lie off the target's modes: farther than k standard deviations from every mean.
+
+    For an isotropic 2-D Gaussian a fraction :math:`e^{-k^2/2}` of its own mass lies beyond k standard
+    deviations (1.1 % for k = 3), so a perfect sampler of the mixture has about that much off the modes;
+    a generator that keeps bridges between the modes has more.
+
+    Args:
+        samples: points, shape (n, d).
+        target: an isotropic mixture (means (K, d), variances (K,)).
+        k: the radius, in standard deviations.
+
+    Returns:
+        A boolean tensor of shape (n,).
+    """
+    x = as_tensor(samples, "samples", torch.float64).detach()
+    dist = torch.cdist(x, target.means) / target.variances.sqrt()
+    return dist.min(1).values > k
 
 
 # --- a critic alone: estimating W1 between two point clouds ----------------------------------

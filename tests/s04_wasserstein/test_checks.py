@@ -24,20 +24,27 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py: s
 def test_section_04_exercises():
     assert [(e.id, e.function, e.points) for e in exercises("04")] == [
         ("4.1", "w1_on_grid", 2),
-        ("4.2", "w1_samples", 1),
-        ("4.3", "transport_cost", 1),
-        ("4.4", "critic_loss", 1),
-        ("4.5", "clip_weights", 1),
-        ("4.6", "gradient_penalty", 3),
+        ("4.2", "predict_split_cost", 2),
+        ("4.3", "clip_weights", 1),
+        ("4.4", "critic_steps", 4),
+        ("4.5", "gradient_penalty", 3),
+        ("4.6", "generator_grad", 3),
     ]
-    assert all(e.hint for e in exercises("04"))
+    assert all(e.hint and len(e.hints) >= 2 for e in exercises("04"))
+
+
+def test_section_04_points_come_mostly_from_exercises_beyond_warm_ups():
+    total = sum(e.points for e in exercises("04"))
+    beyond = sum(e.points for e in exercises("04") if e.kind != "warm-up")
+    assert beyond / total >= 0.5, (beyond, total)
+    assert {e.kind for e in exercises("04")} >= {"predict", "training-step", "build"}
 
 
 def test_a_student_error_that_mentions_gradients_is_reported_as_it_is():
     def broken(critic, c):
         raise RuntimeError("element 0 of tensors does not require grad")
 
-    r = assert_fails("4.5", broken)
+    r = assert_fails("4.3", broken)
     assert "RuntimeError" in r.message
 
 
@@ -103,98 +110,44 @@ def test_4_1_rewrites_pass_for_many_secrets(fn):
     assert_passes_for_secrets("4.1", fn, n=50)
 
 
-# --- 4.2 W1 from samples ---------------------------------------------------------------------------
+# --- 4.2 predict: a point mass split in two ------------------------------------------------------
 
-@pytest.mark.parametrize("fn", [
-    lambda x, y: (torch.sort(x).values - torch.sort(y).values).abs().mean(),
-    lambda x, y: wasserstein_distance(x.numpy(), y.numpy()),
-    lambda x, y: float(np.mean(np.abs(np.sort(x.numpy()) - np.sort(y.numpy())))),
-    lambda x, y: ot.emd2(np.full(len(x), 1 / len(x)), np.full(len(y), 1 / len(y)),
-                         np.abs(x.numpy()[:, None] - y.numpy()[None, :])),
-], ids=["torch-sort", "scipy", "numpy", "pot"])
+def split_by_hand(x, y1, y2):
+    return 0.5 * float(torch.dist(x, y1)) + 0.5 * float(torch.dist(x, y2))
+
+
+def split_via_pot(x, y1, y2):
+    """The LP itself (POT): one source of mass 1, two targets of mass 1/2."""
+    cost = ot.dist(x.reshape(1, -1).numpy(), torch.stack([y1, y2]).reshape(2, -1).numpy(), metric="euclidean")
+    return float(ot.emd2(np.ones(1), np.full(2, 0.5), cost))
+
+
+def split_to_nearest(x, y1, y2):
+    return torch.minimum(torch.dist(x, y1), torch.dist(x, y2))
+
+
+@pytest.mark.parametrize("fn", [split_by_hand, split_via_pot], ids=["by-hand", "pot"])
 def test_4_2_passes(fn):
     assert_passes("4.2", fn)
 
 
+def test_4_2_the_lp_passes_for_many_secrets():
+    assert_passes_for_secrets("4.2", split_via_pot, n=50)
+
+
 @pytest.mark.parametrize("fn, hint", [
-    (lambda x, y: (x - y).abs().mean(), "sort both samples first"),
-    (lambda x, y: (torch.sort(x).values - y).abs().mean(), "sort y too"),
-    (lambda x, y: (torch.sort(x).values - torch.sort(y, descending=True).values).abs().mean(), "same (increasing)"),
-    (lambda x, y: (x.mean() - y.mean()).abs(), "gap between the means"),
-    (lambda x, y: ((torch.sort(x).values - torch.sort(y).values) ** 2).mean().sqrt(), "that is W2"),
-    (lambda x, y: (torch.sort(x).values - torch.sort(y).values).abs().sum(), "do not sum"),
-    (lambda x, y: (torch.sort(x).values - torch.sort(y).values).abs().max(), "not their maximum"),
-])
+    (split_to_nearest, "as a transport map would"),
+    (lambda x, y1, y2: torch.maximum(torch.dist(x, y1), torch.dist(x, y2)), "farther point"),
+    (lambda x, y1, y2: torch.dist(x, y1) + torch.dist(x, y2), "weighted by the mass"),
+    (lambda x, y1, y2: torch.dist(x, (y1 + y2) / 2), "midpoint"),
+    (lambda x, y1, y2: 0.5 * torch.dist(x, y1) ** 2 + 0.5 * torch.dist(x, y2) ** 2, "not its square"),
+    (lambda x, y1, y2: 0.0, "W1 is still defined"),
+], ids=["nearest", "farther", "no-halves", "midpoint", "squared", "no-map-so-zero"])
 def test_4_2_fails(fn, hint):
     assert_fails("4.2", fn, hint)
 
 
-def test_4_2_rewrite_passes_for_many_secrets():
-    assert_passes_for_secrets("4.2", lambda x, y: float(np.mean(np.abs(np.sort(x.numpy()) - np.sort(y.numpy())))),
-                              n=50)
-
-
-# --- 4.3 the transport cost of a plan ----------------------------------------------------------
-
-@pytest.mark.parametrize("fn", [
-    lambda plan, x, y: (plan * torch.cdist(x, y)).sum(),
-    lambda plan, x, y: (plan * ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1).sqrt()).sum(),
-    lambda plan, x, y: float(np.sum(plan.numpy() * ot.dist(x.numpy(), y.numpy(), metric="euclidean"))),
-    lambda plan, x, y: torch.einsum("ij,ij->", plan, torch.linalg.vector_norm(x[:, None] - y[None], dim=-1)),
-], ids=["cdist", "broadcast", "pot-dist", "einsum"])
-def test_4_3_passes(fn):
-    assert_passes("4.3", fn)
-
-
-@pytest.mark.parametrize("fn, hint", [
-    (lambda plan, x, y: (plan * torch.cdist(x, y) ** 2).sum(), "not its square"),
-    (lambda plan, x, y: (plan * (x[:, None, :] - y[None, :, :]).abs().sum(-1)).sum(), "not the L1 distance"),
-    (lambda plan, x, y: (plan * torch.cdist(x, y)).mean(), "do not average"),
-    (lambda plan, x, y: torch.cdist(x, y).mean(), "weight each distance"),
-    (lambda plan, x, y: (plan.T * torch.cdist(x, y)).sum() if plan.shape[0] == plan.shape[1]
-     else (plan * torch.cdist(x, y)).sum(), "do not transpose"),
-])
-def test_4_3_fails(fn, hint):
-    assert_fails("4.3", fn, hint)
-
-
-def test_4_3_rewrite_passes_for_many_secrets():
-    assert_passes_for_secrets("4.3", lambda plan, x, y: torch.einsum(
-        "ij,ij->", plan, torch.linalg.vector_norm(x[:, None] - y[None], dim=-1)), n=50)
-
-
-# --- 4.4 the critic loss --------------------------------------------------------------------------
-
-@pytest.mark.parametrize("fn", [
-    lambda r, f: f.mean() - r.mean(),
-    lambda r, f: -(r.mean() - f.mean()),
-    lambda r, f: f.sum() / f.numel() - r.sum() / r.numel(),
-    lambda r, f: torch.mean(f.flatten()) - torch.mean(r.flatten()),
-])
-def test_4_4_passes(fn):
-    assert_passes("4.4", fn)
-
-
-@pytest.mark.parametrize("fn, hint", [
-    (lambda r, f: r.mean() - f.mean(), "objective the critic MAXIMISES"),
-    (lambda r, f: f.abs().mean() - r.abs().mean(), "no absolute values"),
-    (lambda r, f: r.abs().mean() - f.abs().mean(), "no absolute values"),
-    (lambda r, f: F.softplus(-r).mean() + F.softplus(f).mean(), "cross-entropy"),
-    (lambda r, f: torch.cat([f, -r]).mean(), "its own size"),
-    (lambda r, f: f.sum() - r.sum(), "do not sum"),
-    (lambda r, f: -f.mean(), "generator's loss"),
-    (lambda r, f: torch.tensor((f.mean() - r.mean()).item(), dtype=torch.float64), "no gradient reaches"),
-    (lambda r, f: (f.mean() - r.mean()).detach(), "no gradient reaches"),
-])
-def test_4_4_fails(fn, hint):
-    assert_fails("4.4", fn, hint)
-
-
-def test_4_4_rewrite_passes_for_many_secrets():
-    assert_passes_for_secrets("4.4", lambda r, f: f.sum() / f.numel() - r.sum() / r.numel(), n=50)
-
-
-# --- 4.5 weight clipping ----------------------------------------------------------------------------
+# --- 4.3 weight clipping ----------------------------------------------------------------------------
 
 def clip_in_place(critic, c):
     with torch.no_grad():
@@ -224,13 +177,13 @@ def clip_data_in_place(critic, c):
 
 
 @pytest.mark.parametrize("fn", [clip_in_place, clip_through_data, clip_copy_back, clip_data_in_place])
-def test_4_5_passes(fn):
-    assert_passes("4.5", fn)
+def test_4_3_passes(fn):
+    assert_passes("4.3", fn)
 
 
 @pytest.mark.parametrize("fn", [clip_copy_back, clip_data_in_place])
-def test_4_5_rewrites_pass_for_many_secrets(fn):
-    assert_passes_for_secrets("4.5", fn, n=50)
+def test_4_3_rewrites_pass_for_many_secrets(fn):
+    assert_passes_for_secrets("4.3", fn, n=50)
 
 
 def clip_copies(critic, c):
@@ -242,9 +195,9 @@ def clip_data_copies(critic, c):
     return [p.data.clamp(-c, c) for p in critic.parameters()]
 
 
-def test_4_5_clipped_copies_fail_and_are_told_the_critic_did_not_change():
+def test_4_3_clipped_copies_fail_and_are_told_the_critic_did_not_change():
     for fn in (clip_copies, clip_data_copies):
-        r = assert_fails("4.5", fn, "you returned clipped copies, but the critic itself did not change")
+        r = assert_fails("4.3", fn, "you returned clipped copies, but the critic itself did not change")
         assert "in place" in r.message
 
 
@@ -253,8 +206,8 @@ def clip_grad_value(critic, c):
     return list(critic.parameters())
 
 
-def test_4_5_clip_grad_value_is_told_it_clips_gradients_not_weights():
-    r = assert_fails("4.5", clip_grad_value, "clip_grad_value_ clips gradients, not weights")
+def test_4_3_clip_grad_value_is_told_it_clips_gradients_not_weights():
+    r = assert_fails("4.3", clip_grad_value, "clip_grad_value_ clips gradients, not weights")
     assert "p.clamp_(-c, c)" in r.message and "torch.no_grad()" in r.message
     assert not r.message.startswith("your function raised")
 
@@ -337,11 +290,109 @@ def clip_then_return_first_layers(critic, c):
     (clip_and_return_nothing, "return the critic's parameters"),
     (clip_then_return_first_layers, "return a list of the critic's"),
 ])
-def test_4_5_fails(fn, hint):
-    assert_fails("4.5", fn, hint)
+def test_4_3_fails(fn, hint):
+    assert_fails("4.3", fn, hint)
 
 
-# --- 4.6 the gradient penalty ------------------------------------------------------------------------
+# --- 4.4 Algorithm 1's critic updates ---------------------------------------------------------------
+
+def critic_steps_loop(critic, opt, x_real, x_fake, c):
+    losses = []
+    for k in range(len(x_real)):
+        opt.zero_grad()
+        loss = critic(x_fake[k]).mean() - critic(x_real[k]).mean()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            for p in critic.parameters():
+                p.clamp_(-c, c)
+        losses.append(loss.item())
+    return torch.tensor(losses)
+
+
+def critic_steps_other_way(critic, opt, x_real, x_fake, c):
+    """One forward pass on both batches, gradients reset to zeros (not None), clipping through .data and
+    section 04's clip_weights (another exercise's answer), and the losses as a list of floats."""
+    from course_utils.s04_wasserstein.wgan import clip_weights
+
+    out = []
+    for real, fake in zip(x_real, x_fake, strict=True):
+        scores = critic(torch.cat([real, fake.detach()])).squeeze(1)
+        gap = scores[:len(real)].mean() - scores[len(real):].mean()
+        opt.zero_grad(set_to_none=False)
+        (-gap).backward()
+        opt.step()
+        clip_weights(critic, c)
+        out.append(-float(gap.detach()))
+    return out
+
+
+def _critic_steps_with(bug):
+    def steps(critic, opt, x_real, x_fake, c):
+        losses = []
+        pairs = zip(x_real, x_fake, strict=True)
+        if bug == "one step":
+            pairs = [(x_real.flatten(0, 1), x_fake.flatten(0, 1))]
+        for real, fake in pairs:
+            if bug != "no zero_grad":
+                opt.zero_grad()
+            if bug == "clip first":
+                with torch.no_grad():
+                    for p in critic.parameters():
+                        p.clamp_(-c, c)
+            if bug == "sign":
+                loss = critic(real).mean() - critic(fake).mean()
+            elif bug == "abs":
+                loss = critic(fake).abs().mean() - critic(real).abs().mean()
+            else:
+                loss = critic(fake).mean() - critic(real).mean()
+            loss.backward()
+            opt.step()
+            if bug == "copy":
+                _ = [p.detach().clamp(-c, c) for p in critic.parameters()]
+            elif bug not in ("clip first", "no step"):
+                with torch.no_grad():
+                    for p in critic.parameters():
+                        p.clamp_(-c, c)
+            losses.append(-loss.item() if bug == "gap" else loss.item())
+        return torch.tensor(losses)
+
+    return steps
+
+
+critic_steps_clip_first = _critic_steps_with("clip first")
+
+
+@pytest.mark.parametrize("fn", [critic_steps_loop, critic_steps_other_way], ids=["loop", "other-way"])
+def test_4_4_passes(fn):
+    assert_passes("4.4", fn)
+
+
+def test_4_4_rewrite_passes_for_many_secrets():
+    assert_passes_for_secrets("4.4", critic_steps_other_way, n=30)
+
+
+@pytest.mark.parametrize("bug, hint", [
+    ("sign", "the critic went the wrong way"),
+    ("abs", "no absolute values"),
+    ("clip first", "the clipping comes before the update"),
+    ("copy", "a clipped copy leaves the critic as it was"),
+    ("no zero_grad", "zero them (opt.zero_grad()) before each backward pass"),
+    ("one step", "make n_critic updates"),
+    ("gap", "return the loss the optimiser minimised"),
+])
+def test_4_4_fails(bug, hint):
+    assert_fails("4.4", _critic_steps_with(bug), hint)
+
+
+def test_4_4_a_critic_that_never_steps_is_told_so():
+    def no_step(critic, opt, x_real, x_fake, c):
+        return torch.stack([critic(f).mean() - critic(r).mean() for r, f in zip(x_real, x_fake, strict=True)]).detach()
+
+    assert_fails("4.4", no_step, "did not change")
+
+
+# --- 4.5 the gradient penalty ------------------------------------------------------------------------
 
 def gp_autograd(critic, x_real, x_fake, eps):
     x_hat = (eps * x_real + (1 - eps) * x_fake).requires_grad_(True)
@@ -364,8 +415,8 @@ def gp_lerp(critic, x_real, x_fake, eps):
 
 
 @pytest.mark.parametrize("fn", [gp_autograd, gp_functorch, gp_lerp], ids=["autograd", "functorch", "lerp"])
-def test_4_6_passes(fn):
-    assert_passes("4.6", fn)
+def test_4_5_passes(fn):
+    assert_passes("4.5", fn)
 
 
 def _input_grad(critic, pts, create_graph=True):
@@ -402,28 +453,69 @@ def gp_of_the_mean_score(critic, x_real, x_fake, eps):
     (gp_of_the_mean_score, "not their mean"),
     (lambda c, r, f, e: ((_input_grad(c, _hat(r, f, e)).norm(dim=0) - 1) ** 2).mean(), "not over the batch (dim=0)"),
 ])
+def test_4_5_fails(fn, hint):
+    assert_fails("4.5", fn, hint)
+
+
+def test_4_5_the_mean_score_slip_is_named_with_the_batch_size():
+    r = assert_fails("4.5", gp_of_the_mean_score, "critic(x_hat).sum()")
+    assert "batch size (32)" in r.message
+
+
+def test_4_5_rewrite_passes_for_many_secrets():
+    assert_passes_for_secrets("4.5", gp_lerp, n=50)
+
+
+# --- 4.6 build: the generator's gradient through the critic -------------------------------------------
+
+def gen_grad_autograd(critic, x_fake):
+    x = x_fake.detach().clone().requires_grad_(True)
+    loss = -critic(x).mean()
+    return torch.autograd.grad(loss, x)[0]
+
+
+def gen_grad_func(critic, x_fake):
+    """Per-point gradients of the score with torch.func (vmap of grad), then the loss's -1/m."""
+    def score(point):
+        return critic(point.unsqueeze(0)).squeeze()
+
+    return -torch.func.vmap(torch.func.grad(score))(x_fake) / len(x_fake)
+
+
+@pytest.mark.parametrize("fn", [gen_grad_autograd, gen_grad_func], ids=["autograd", "torch.func"])
+def test_4_6_passes(fn):
+    assert_passes("4.6", fn)
+
+
+def test_4_6_rewrite_passes_for_many_secrets():
+    assert_passes_for_secrets("4.6", gen_grad_func, n=50)
+
+
+def _nonsaturating(critic, x_fake):
+    x = x_fake.detach().clone().requires_grad_(True)
+    return torch.autograd.grad(F.softplus(-critic(x)).mean(), x)[0]
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda c, x: -gen_grad_autograd(c, x), "wrong sign"),
+    (lambda c, x: gen_grad_autograd(c, x) * len(x), "divide by the batch size"),
+    (lambda c, x: -gen_grad_autograd(c, x) * len(x), "two slips"),
+    (_nonsaturating, "non-saturating"),
+    (lambda c, x: gen_grad_autograd(c, x) / gen_grad_autograd(c, x).norm(dim=1, keepdim=True) / len(x),
+     "do not normalise"),
+], ids=["sign", "sum", "both", "non-saturating", "normalised"])
 def test_4_6_fails(fn, hint):
     assert_fails("4.6", fn, hint)
 
 
-def test_4_6_the_mean_score_slip_is_named_with_the_batch_size():
-    r = assert_fails("4.6", gp_of_the_mean_score, "critic(x_hat).sum()")
-    assert "batch size (32)" in r.message
-
-
-def test_4_6_rewrite_passes_for_many_secrets():
-    assert_passes_for_secrets("4.6", gp_lerp, n=50)
-
-
 # --- the grader's shifted inputs ------------------------------------------------------------------
 
-CORRECT = {"4.1": w1_grid_cumsum, "4.2": lambda x, y: wasserstein_distance(x.numpy(), y.numpy()),
-           "4.3": lambda plan, x, y: (plan * torch.cdist(x, y)).sum(), "4.4": lambda r, f: f.mean() - r.mean(),
-           "4.5": clip_in_place, "4.6": gp_autograd}
-WRONG = {"4.1": lambda p, q, dx: (p - q).abs().sum() * dx, "4.2": lambda x, y: (x - y).abs().mean(),
-         "4.3": lambda plan, x, y: (plan * torch.cdist(x, y) ** 2).sum(), "4.4": lambda r, f: r.mean() - f.mean(),
-         "4.5": clip_weights_only,
-         "4.6": lambda c, r, f, e: _input_grad(c, _hat(r, f, e)).norm(dim=1).mean()}
+CORRECT = {"4.1": w1_grid_cumsum, "4.2": split_by_hand, "4.3": clip_in_place, "4.4": critic_steps_loop,
+           "4.5": gp_autograd, "4.6": gen_grad_autograd}
+WRONG = {"4.1": lambda p, q, dx: (p - q).abs().sum() * dx, "4.2": split_to_nearest,
+         "4.3": clip_weights_only, "4.4": critic_steps_clip_first,
+         "4.5": lambda c, r, f, e: _input_grad(c, _hat(r, f, e)).norm(dim=1).mean(),
+         "4.6": lambda c, x: -gen_grad_autograd(c, x)}
 
 
 @pytest.mark.parametrize("salt", [1, 17, 404])

@@ -94,3 +94,18 @@ def test_bad_input_is_refused():
         T.solve_ot_lp(2 * a, b, T.cost_matrix(x, y))
     with pytest.raises(ValueError, match="solver"):
         T.w1_point_clouds(x, y, solver="sinkhorn")
+
+
+@pytest.mark.parametrize("d", [1, 2, 5])
+def test_a_point_mass_split_in_two_costs_what_pots_lp_says(d):
+    """Monge against Kantorovich: no map splits the mass at x, the only coupling does; POT's LP agrees."""
+    g = torch.Generator().manual_seed(d)
+    x, y1, y2 = (torch.randn(d, generator=g, dtype=torch.float64) for _ in range(3))
+    cost = ot.dist(x[None].numpy(), torch.stack([y1, y2]).numpy(), metric="euclidean")
+    plan = ot.emd(np.ones(1), np.full(2, 0.5), cost)
+    np.testing.assert_allclose(plan, [[0.5, 0.5]])
+    assert float(T.split_point_mass_cost(x, y1, y2)) == pytest.approx(float(ot.emd2(np.ones(1), np.full(2, 0.5),
+                                                                                     cost)), abs=1e-7)
+    assert float(T.split_point_mass_cost(x, x, x)) == 0.0
+    with pytest.raises(ValueError, match="same dimension"):
+        T.split_point_mass_cost(x, torch.zeros(d + 1), y2)

@@ -202,3 +202,20 @@ def test_blurred_lines_saturate_and_sigma_zero_is_the_closed_form():
     assert sharp.js.tolist() == pytest.approx([math.log(2), 0.0])
     with pytest.raises(ValueError, match="sigma"):
         W.blurred_parallel_lines(torch.tensor([1.0]), -0.1)
+
+
+def test_the_optimal_1d_critic_is_flat_where_the_cdfs_agree_up_to_round_off():
+    """Past both supports F - G is round-off (about 1e-13): its sign must not draw slopes of +-1 there."""
+    mu, nu = W.slides_example()
+    grid = torch.linspace(0.0, 12.0, 1201, dtype=torch.float64)
+    dx = float(grid[1] - grid[0])
+    p, q = mu.density_on_grid(grid), nu.density_on_grid(grid)
+    gap = W.cdf_on_grid(q, dx) - W.cdf_on_grid(p, dx)
+    assert float(gap[grid > 10.05].abs().max()) < 1e-9  # round-off only, of either sign
+    f = W.optimal_critic_1d(p, q, dx)
+    past, before = f[grid > 10.05], f[grid < 0.95]
+    assert float(past.max() - past.min()) == 0.0 and float(before.max() - before.min()) == 0.0
+    slope = (f[1:] - f[:-1]) / dx
+    mid = grid[:-1] + dx / 2
+    assert bool((slope[(mid > 1.05) & (mid < 5.95)] < 0).all())  # mass of mu moves right: f* descends
+    assert bool((slope[(mid > 6.05) & (mid < 9.95)] > 0).all())  # mass moves left: f* climbs

@@ -168,3 +168,66 @@ def test_the_gp_wgan_is_seeded_and_decays_at_the_end():
         wgan.train_wgan_2d(ring_of_gaussians(), "gp", steps=1, decay_last=2.0)
     assert math.isfinite(float(a.estimates.mean()))
 
+
+
+def _tiny_critic(seed):
+    torch.manual_seed(seed)
+    return mlp(2, 1, 8, 2).double()
+
+
+def test_critic_steps_match_hand_written_sgd_with_clipping_after_each_step():
+    """Oracle: parameters moved by -lr * (autograd gradient of mean f(fake) - mean f(real)), then clamped."""
+    g = torch.Generator().manual_seed(0)
+    x_real = torch.randn(3, 10, 2, generator=g, dtype=torch.float64) + 1.0
+    x_fake = torch.randn(3, 7, 2, generator=g, dtype=torch.float64) - 1.0
+    critic, lr, c = _tiny_critic(1), 0.2, 0.25
+    expected = [p.detach().clone() for p in critic.parameters()]
+    manual_losses = []
+    for real, fake in zip(x_real, x_fake, strict=True):
+        params = [p.clone().requires_grad_(True) for p in expected]
+        out = lambda x, ps=params: torch.func.functional_call(  # noqa: E731
+            critic, dict(zip([n for n, _ in critic.named_parameters()], ps, strict=True)), (x,))
+        loss = out(fake).mean() - out(real).mean()
+        grads = torch.autograd.grad(loss, params)
+        expected = [(p - lr * gr).clamp(-c, c).detach() for p, gr in zip(params, grads, strict=True)]
+        manual_losses.append(float(loss.detach()))
+    losses = wgan.critic_steps(critic, torch.optim.SGD(critic.parameters(), lr=lr), x_real, x_fake, c)
+    for p, e in zip(critic.parameters(), expected, strict=True):
+        torch.testing.assert_close(p.detach(), e)
+    torch.testing.assert_close(losses, torch.tensor(manual_losses, dtype=torch.float64))
+    assert max(float(p.detach().abs().max()) for p in critic.parameters()) <= c
+    with pytest.raises(ValueError, match="n_critic"):
+        wgan.critic_steps(critic, torch.optim.SGD(critic.parameters(), lr=lr), x_real[0], x_fake[0], c)
+
+
+def test_generator_grad_matches_finite_differences_of_the_generator_loss():
+    critic = _tiny_critic(2)
+    x = torch.randn(5, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    grad = wgan.generator_grad(critic, x)
+
+    def loss(points):
+        with torch.no_grad():
+            return float(-critic(points).mean())
+
+    h = 1e-6
+    numeric = torch.zeros_like(x)
+    for i in range(5):
+        for j in range(2):
+            step = torch.zeros_like(x)
+            step[i, j] = h
+            numeric[i, j] = (loss(x + step) - loss(x - step)) / (2 * h)
+    torch.testing.assert_close(grad, numeric, rtol=1e-5, atol=1e-8)
+    linear = nn.Linear(3, 1).double()
+    x3 = torch.randn(4, 3, dtype=torch.float64)
+    torch.testing.assert_close(wgan.generator_grad(linear, x3), -linear.weight.detach().expand(4, 3) / 4)
+
+
+def test_off_mode_mask_counts_what_lies_beyond_k_standard_deviations():
+    ring = ring_of_gaussians()
+    std = float(ring.variances[0].sqrt())
+    on = ring.means + 2.9 * std * torch.tensor([1.0, 0.0], dtype=torch.float64)
+    between = (ring.means[0] + ring.means[1]) / 2
+    assert not wgan.off_mode_mask(on, ring).any()
+    assert bool(wgan.off_mode_mask(between[None], ring).all())
+    samples = ring.sample(40_000, torch.Generator().manual_seed(0))
+    assert float(wgan.off_mode_mask(samples, ring).double().mean()) == pytest.approx(math.exp(-4.5), abs=3e-3)
