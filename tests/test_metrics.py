@@ -2,7 +2,9 @@
 
 w2_exact (POT's network simplex) is compared with closed forms (a permutation, a translation),
 with the 1-D quantile formula, with SciPy's assignment solver and SciPy's 1-D W1, and with
-the W2 between two Gaussians; the digits classifier with real digits.
+the W2 between two Gaussians; the digits classifier with real digits; the digits quality measure's
+Frechet distance with closed forms and SciPy's matrix square root, and the measure itself with
+controls of known quality (real, blurred, the mean digit plus noise, noise, one class).
 """
 
 import math
@@ -10,10 +12,20 @@ import math
 import numpy as np
 import pytest
 import torch
-from scipy import optimize, spatial, stats
+from scipy import linalg, optimize, spatial, stats
 
-from course_utils.data.digits import digits_data
-from course_utils.metrics import DIGITS_SCALE, digits_classifier, digits_scores, w2_exact
+from course_utils import metrics
+from course_utils.data.digits import digits_data, load_digits_split
+from course_utils.metrics import (
+    DIGITS_QUALITY_BUDGET,
+    DIGITS_SCALE,
+    DigitsQuality,
+    digits_classifier,
+    digits_controls,
+    digits_quality,
+    digits_scores,
+    w2_exact,
+)
 
 
 def _rng(seed=0):
@@ -176,3 +188,148 @@ def test_digits_scores_wrong_inputs_raise_with_a_message():
         digits_scores(x[:5], y[:4])
     with pytest.raises(ValueError, match="labels must be integers"):
         digits_scores(x[:5], y[:5].astype(float))
+
+
+# --- the digits quality measure: its distance against oracles ----------------------------------------
+
+
+def test_the_frechet_distance_of_diagonal_gaussians_is_the_closed_form():
+    rng = _rng(4)
+    m1, m2 = rng.normal(size=5), rng.normal(size=5)
+    s1, s2 = rng.uniform(0.2, 2.0, size=5), rng.uniform(0.2, 2.0, size=5)
+    # W2(N(m1, diag s1^2), N(m2, diag s2^2))^2 = |m1 - m2|^2 + sum (s1 - s2)^2
+    want = math.sqrt(np.sum((m1 - m2) ** 2) + np.sum((s1 - s2) ** 2))
+    assert metrics._frechet(m1, np.diag(s1**2), m2, np.diag(s2**2)) == pytest.approx(want, rel=1e-10)
+
+
+def test_the_frechet_distance_matches_scipys_matrix_square_root():
+    rng = _rng(5)
+    a, b = rng.normal(size=(300, 6)), rng.normal(size=(300, 6)) @ rng.normal(size=(6, 6)) + 1.0
+    m1, c1, m2, c2 = a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)
+    want = math.sqrt(np.sum((m1 - m2) ** 2) + np.trace(c1 + c2 - 2 * linalg.sqrtm(c1 @ c2).real))
+    assert metrics._frechet(m1, c1, m2, c2) == pytest.approx(want, rel=1e-8)
+    assert metrics._frechet(m1, c1, m1, c1) == pytest.approx(0.0, abs=1e-6)
+
+
+# --- the digits quality measure: splits, controls, budget -----------------------------------------------
+
+
+def _sorted_rows(a):
+    return a[np.lexsort(a.T[::-1])]
+
+
+def test_the_feature_reference_and_pool_splits_partition_the_digits():
+    judge = metrics._digits_judge()
+    parts = [judge.fit_pixels, judge.ref_pixels, judge.pool]
+    assert [len(p) for p in parts] == [898, 449, 450]
+    np.testing.assert_array_equal(_sorted_rows(np.concatenate(parts)), _sorted_rows(digits_data()[0]))
+    # the pool is the held-out quarter that the course's models never train on
+    np.testing.assert_allclose(judge.pool, load_digits_split(torch.float64).x_test.numpy())
+    assert judge.heldout_accuracy > 0.93
+
+
+@pytest.fixture(scope="module")
+def control_ratios():
+    return {n: {name: digits_quality(x) for name, x in digits_controls(n, seed=1).items()} for n in (200, 450)}
+
+
+def test_controls_have_the_promised_shapes_and_range():
+    controls = digits_controls(150, seed=3)
+    assert set(controls) >= {"real", "blurred", "mean digit + noise", "uniform noise", "binary noise", "one class"}
+    for name, x in controls.items():
+        assert x.shape == (150, 64) and x.dtype == torch.float64, name
+        assert float(x.min()) >= 0 and float(x.max()) <= 1, name
+    assert set(controls["binary noise"].unique().tolist()) == {0.0, 1.0}
+    # the real control comes from the held-out pool, never from the reference
+    reference = {tuple(r) for r in metrics._digits_judge().ref_pixels.tolist()}
+    pool = {tuple(r) for r in metrics._digits_judge().pool.tolist()}
+    assert all(tuple(r) in pool for r in controls["real"].tolist())
+    assert not any(tuple(r) in reference and tuple(r) not in pool for r in controls["real"].tolist())
+    np.testing.assert_array_equal(digits_controls(150, seed=3)["blurred"], controls["blurred"])
+    assert not torch.equal(digits_controls(150, seed=4)["real"], controls["real"])
+
+
+@pytest.mark.parametrize("n", [200, 450])
+def test_the_controls_land_in_order_real_blurred_mean_noise(control_ratios, n):
+    r = {name: q.ratio for name, q in control_ratios[n].items()}
+    assert r["real"] < r["blurred"] < r["mean digit + noise"] < min(r["uniform noise"], r["binary noise"]), r
+
+
+@pytest.mark.parametrize("n", [200, 450])
+def test_real_digits_are_within_the_budget_at_a_ratio_near_one(control_ratios, n):
+    q = control_ratios[n]["real"]
+    assert 0.8 < q.ratio < 1.25 and q.within_budget
+    assert q.budget == DIGITS_QUALITY_BUDGET
+
+
+@pytest.mark.parametrize("n", [200, 450])
+def test_blurred_digits_and_the_mean_digit_miss_the_budget(control_ratios, n):
+    assert control_ratios[n]["blurred"].ratio > DIGITS_QUALITY_BUDGET * 1.1
+    assert control_ratios[n]["mean digit + noise"].ratio > DIGITS_QUALITY_BUDGET * 1.5
+
+
+@pytest.mark.parametrize("name", ["uniform noise", "binary noise", "one class"])
+def test_noise_and_a_single_class_are_far_outside_the_budget(control_ratios, name):
+    assert control_ratios[200][name].ratio > 2 * DIGITS_QUALITY_BUDGET
+    assert not control_ratios[200][name].within_budget
+
+
+def test_saturated_binary_noise_fools_the_old_coverage_but_not_the_new_measure(control_ratios):
+    noise = digits_controls(200, seed=1)["binary noise"]
+    assert digits_scores(samples=noise)["coverage"] >= 0.9  # the blind spot of issue 21: "9 or 10 of 10 digits"
+    assert control_ratios[200]["binary noise"].ratio > 5 * control_ratios[200]["real"].ratio
+
+
+def test_the_real_distance_is_a_real_draw_of_the_same_size():
+    judge = metrics._digits_judge()
+    q = digits_quality(digits_controls(300, seed=0)["real"])
+    draws = [judge.pool[torch.randperm(450, generator=torch.Generator().manual_seed(s))[:300].numpy()]
+             for s in metrics._REAL_DRAW_SEEDS]
+    assert q.real_distance == pytest.approx(np.mean([digits_quality(d).distance for d in draws]), rel=1e-12)
+    assert q.ratio == pytest.approx(q.distance / q.real_distance, rel=1e-12)
+    # fewer points, noisier covariances: the real figure grows as n shrinks, which is why the ratio is reported
+    assert digits_quality(digits_controls(100)["real"]).real_distance > q.real_distance
+
+
+def test_the_quality_is_deterministic_and_ignores_the_order_and_the_container():
+    x = digits_controls(250, seed=2)["blurred"]
+    q = digits_quality(x)
+    assert isinstance(q, DigitsQuality) and all(isinstance(v, float) for v in vars(q).values())
+    assert digits_quality(x) == q
+    assert digits_quality(x.numpy()) == q
+    assert digits_quality(x.float()).ratio == pytest.approx(q.ratio, rel=1e-5)
+    assert digits_quality(x[torch.randperm(250)]).distance == pytest.approx(q.distance, rel=1e-6)
+    with pytest.raises(AttributeError):
+        q.ratio = 0.0  # frozen
+
+
+def test_the_quality_is_fast_once_cached():
+    import time
+
+    x = digits_controls(500, seed=5)["real"]
+    digits_quality(x)
+    start = time.perf_counter()
+    digits_quality(x)
+    assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize(
+    ("x", "message"),
+    [
+        (np.zeros((200, 63)), r"shape \(n, 64\) with n >= 100"),
+        (np.zeros(64 * 200), r"shape \(n, 64\)"),
+        (np.zeros((99, 64)), r"n >= 100, got \(99, 64\)"),
+        (np.full((200, 64), 1.5), r"pixels in \[0, 1\].*\[1.5, 1.5\]"),
+        (np.full((200, 64), -0.5), r"pixels in \[0, 1\]"),
+        (np.full((200, 64), np.nan), r"NaN"),
+    ],
+)
+def test_the_quality_of_wrong_inputs_raises_with_a_message(x, message):
+    with pytest.raises(ValueError, match=message):
+        digits_quality(x)
+
+
+@pytest.mark.parametrize("n", [0, -3, 2.5, True])
+def test_controls_of_a_wrong_size_raise(n):
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        digits_controls(n)

@@ -12,7 +12,15 @@ from pathlib import Path
 import torch
 
 from .. import ROOT
-from .models import DIGITS_MIN_COVERAGE, DIGITS_MIN_RECON_ACCURACY, MODEL_BUDGET_S, W2_RATIO_BUDGET, bench_models
+from .models import (
+    DIGITS_MIN_RECON_ACCURACY,
+    DIGITS_QUALITY_BUDGET,
+    DIGITS_QUALITY_SAMPLES,
+    MODEL_BUDGET_S,
+    W2_RATIO_BUDGET,
+    bench_digits_controls,
+    bench_models,
+)
 from .notebooks import NOTEBOOK_AIM_S, NOTEBOOK_BUDGET_S, bench_notebooks
 from .status import ERROR, MISS, OK
 from .widgets import bench_widgets
@@ -102,10 +110,17 @@ def format_report(report: dict) -> str:
                 figure = (f"W2 {r['w2_model']:.3f} vs target-target {r['w2_target_target']:.3f}: "
                           f"ratio {r['w2_ratio']:.2f} / {W2_RATIO_BUDGET}")
             else:
-                figure = (f"recon accuracy {_fmt(r['accuracy'], '.2f')} / {DIGITS_MIN_RECON_ACCURACY} "
-                          f"(real digits {r['classifier_accuracy']:.2f}), coverage {_fmt(r['coverage'], '.1f')}"
-                          f" / {DIGITS_MIN_COVERAGE}")
+                figure = (f"quality {r['quality_distance']:.3f} vs real digits {r['quality_real_distance']:.3f}: "
+                          f"ratio {r['quality_ratio']:.2f} / {DIGITS_QUALITY_BUDGET}")
+                if r.get("accuracy") is not None:
+                    figure += (f", recon accuracy {r['accuracy']:.2f} / {DIGITS_MIN_RECON_ACCURACY} "
+                               f"(real digits {r['classifier_accuracy']:.2f})")
             lines.append(f"  {name:<30} {train}  {figure}  {_mark(r['status'])}".rstrip())
+        controls = report.get("digits_controls") or []
+        if controls:
+            n = controls[0]["n_samples"]
+            lines.append(f"  digits controls, {n} each (quality ratio; budget {DIGITS_QUALITY_BUDGET}): "
+                         + ", ".join(f"{c['control']} {c['quality_ratio']:.2f}" for c in controls))
     check = report["check"]
     if check["measured"]:
         failed = f", failed: {', '.join(check['failed_stages'])}" if check["failed_stages"] else ""
@@ -146,7 +161,7 @@ def run(parts=PARTS, out: Path = ROOT / "build" / "bench.json", check_times: Pat
         "budgets": {"notebook_seconds": NOTEBOOK_BUDGET_S, "notebook_aim_seconds": NOTEBOOK_AIM_S,
                     "widget_ms": "per demo: 100 (closed form) or 250 (simulates), on the median",
                     "model_train_seconds": MODEL_BUDGET_S, "w2_ratio": W2_RATIO_BUDGET,
-                    "digits_min_coverage": DIGITS_MIN_COVERAGE,
+                    "digits_quality_ratio": DIGITS_QUALITY_BUDGET, "digits_quality_samples": DIGITS_QUALITY_SAMPLES,
                     "digits_min_recon_accuracy": DIGITS_MIN_RECON_ACCURACY},
     }
     if "notebooks" in parts:
@@ -155,6 +170,7 @@ def run(parts=PARTS, out: Path = ROOT / "build" / "bench.json", check_times: Pat
         report["widgets"] = bench_widgets()
     if "models" in parts:
         report["models"] = bench_models(samples_dir=out.parent / "samples")
+        report["digits_controls"] = bench_digits_controls()
     report["check"] = read_check_times(check_times) if check_times else read_check_times()
     report["misses"] = _misses(report)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,8 @@ Both train with the functions and settings the notebook ``07_ddpm`` uses
 (:func:`~.diffusion.train_ddpm_2d`, :func:`~.diffusion.train_ddpm_digits`,
 Ho et al.'s linear schedule, T = 1000), stopping early if 80% of the time budget runs out (the rest
 covers what happens before the first step, like importing tqdm, on a busy machine).
-The digits model is judged on its samples only (class coverage): it has no reconstructions.
+The digits model is judged on its samples only (:func:`course_utils.metrics.digits_quality`, their distance to
+held-out real digits beside a real draw's): it has no reconstructions.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from course_tools import ROOT, bench
 from course_tools.bench import models as models_part
 from course_tools.bench import notebooks as notebooks_part
 from course_utils.core.trained import TrainedModel, course_model
-from course_utils.data.digits import digits_data
+from course_utils.data.digits import digits_data, load_digits_split
 from course_utils.ui.demos import demos
 
 
@@ -64,8 +64,17 @@ def _report():
             {"model": "bad_gan", "section": "06", "kind": "2d", "error": None, "train_seconds": 9.0,
              "budget_seconds": 15.0, "w2_model": 0.5, "w2_target_target": 0.2, "w2_ratio": 2.5, "status": "MISS"},
             {"model": "vae_digits", "section": "07", "kind": "digits", "error": None, "train_seconds": 20.0,
-             "budget_seconds": 15.0, "accuracy": 0.93, "classifier_accuracy": 0.97, "coverage": 1.0,
-             "status": "MISS"},
+             "budget_seconds": 15.0, "accuracy": 0.93, "classifier_accuracy": 0.97, "quality_distance": 1.2,
+             "quality_real_distance": 0.5, "quality_ratio": 2.4, "quality_budget": 3.0, "status": "MISS"},
+            {"model": "noisy_digits", "section": "07", "kind": "digits", "error": None, "train_seconds": 2.0,
+             "budget_seconds": 15.0, "accuracy": None, "classifier_accuracy": None, "quality_distance": 5.0,
+             "quality_real_distance": 0.5, "quality_ratio": 10.0, "quality_budget": 3.0, "status": "MISS"},
+        ],
+        "digits_controls": [
+            {"control": "real", "n_samples": 450, "quality_distance": 0.5, "quality_real_distance": 0.5,
+             "quality_ratio": 1.0, "quality_budget": 3.0},
+            {"control": "binary noise", "n_samples": 450, "quality_distance": 5.0, "quality_real_distance": 0.5,
+             "quality_ratio": 10.0, "quality_budget": 3.0},
         ],
         "check": {"measured": True, "total_seconds": 701.5, "finished": "2025-01-01T10:00:00", "stages": [{}] * 6,
                   "failed_stages": [], "by_stage": {"lint": 11.5, "unit": 290.0, "browser": 400.0},
@@ -80,7 +89,7 @@ def _line(text, name):
 
 def test_the_table_marks_misses_and_only_misses():
     text = bench.format_report(_report())
-    for name in ("slow.ipynb", "sluggish_demo", "bad_gan", "vae_digits"):
+    for name in ("slow.ipynb", "sluggish_demo", "bad_gan", "vae_digits", "noisy_digits"):
         assert _line(text, name).rstrip().endswith("MISS"), _line(text, name)
     for name in ("fast.ipynb", "quick_demo", "good_flow"):
         assert "MISS" not in _line(text, name)
@@ -89,6 +98,10 @@ def test_the_table_marks_misses_and_only_misses():
     assert "12.0 s" in _line(text, "fast.ipynb") and "60 s (30 s)" in _line(text, "fast.ipynb")
     assert "180.0 ms" in _line(text, "sluggish_demo") and "100 ms" in _line(text, "sluggish_demo")
     assert "ratio 2.50 / 1.25" in _line(text, "bad_gan")
+    assert "quality 1.200 vs real digits 0.500: ratio 2.40 / 3.0" in _line(text, "vae_digits")
+    assert "recon accuracy 0.93 / 0.9 (real digits 0.97)" in _line(text, "vae_digits")
+    assert "ratio 10.00 / 3.0" in _line(text, "noisy_digits") and "recon" not in _line(text, "noisy_digits")
+    assert "digits controls, 450 each (quality ratio; budget 3.0): real 1.00, binary noise 10.00" in text
     assert "medians (ms): a 20, b skipped" in text
     assert ("make check: 302 s (the latest time of each stage: lint 12 s, unit 290 s, browser 400 s; "
             "finished 2025-01-01T10:00:00)") in text
@@ -211,20 +224,36 @@ def test_a_model_over_its_time_budget_misses(registry):
     assert row["status"] == "MISS" and row["train_seconds"] > row["budget_seconds"]
 
 
-def test_a_digits_model_is_judged_by_the_classifier(registry, tmp_path):
+def test_a_digits_model_is_judged_by_the_quality_ratio_and_its_reconstructions(registry, tmp_path):
     x, y = digits_data()
+    held_out = load_digits_split(torch.float64).x_test
 
     @course_model(name="copy_digits", section="06", kind="digits")
     def copy_digits(seconds_budget):
         pixels = torch.tensor(x, dtype=torch.float32)
-        return TrainedModel(samples=pixels[:500], train_seconds=0.0, reconstructions=pixels[500:700],
-                            labels=torch.tensor(y[500:700]))
+        return TrainedModel(samples=held_out[torch.randperm(450)].float(), train_seconds=0.0,
+                            reconstructions=pixels[500:700], labels=torch.tensor(y[500:700]))
 
-    [row] = bench.bench_models(samples_dir=tmp_path)
-    assert row["status"] == "ok", row
-    assert row["accuracy"] > 0.9 and row["coverage"] == 1.0 and sum(row["histogram"]) == 500
-    assert np.load(tmp_path / "copy_digits.npy").shape == (500, 64)
+    @course_model(name="noise_digits", section="06", kind="digits")
+    def noise_digits(seconds_budget):  # the old coverage read such noise as 9 or 10 of the 10 classes
+        return TrainedModel(samples=(torch.rand(2000, 64) < 0.5).float(), train_seconds=0.0)
+
+    copy, noise = bench.bench_models(samples_dir=tmp_path)
+    assert copy["status"] == "ok", copy
+    assert copy["accuracy"] > 0.9 and copy["n_samples"] == models_part.DIGITS_QUALITY_SAMPLES == 450
+    assert copy["quality_ratio"] == pytest.approx(1.0, abs=0.05) and copy["quality_budget"] == 3.0
+    assert noise["status"] == "MISS" and noise["accuracy"] is None
+    assert noise["quality_ratio"] > 2 * models_part.DIGITS_QUALITY_BUDGET
+    assert np.load(tmp_path / "copy_digits.npy").shape == (450, 64)
     assert np.load(tmp_path / "copy_digits_reconstructions.npy").shape == (200, 64)
+
+
+def test_the_digits_controls_land_in_order_around_the_budget():
+    rows = {r["control"]: r for r in models_part.bench_digits_controls(200)}
+    assert {r["n_samples"] for r in rows.values()} == {200}
+    assert rows["real"]["quality_ratio"] <= models_part.DIGITS_QUALITY_BUDGET < rows["blurred"]["quality_ratio"]
+    assert rows["blurred"]["quality_ratio"] < rows["mean digit + noise"]["quality_ratio"] \
+        < rows["binary noise"]["quality_ratio"]
 
 
 def test_a_model_that_fails_is_reported_not_fatal(registry):
