@@ -17,21 +17,25 @@
 # 2023 and 2024; Holderrieth & Erives 2025). By the end you will have implemented, and checked against the
 # reference:
 #
-# 1. Euler's scheme, the simplest way to simulate the flow of an ODE;
+# 1. Euler's scheme, the simplest way to simulate the flow of an ODE (a provided version has a bug to find);
 # 2. a Gaussian probability path: a sample $x_t$ and its target velocity;
-# 3. the marginal velocity field of a finite set of points, which samples them with no training at all;
-# 4. the conditional flow matching loss, which then trains networks on three 2-D targets;
-# 5. the divergence on a grid, to check the continuity equation numerically;
-# 6. classifier-free guidance, $(1 - w)\, v_t(x) + w\, v_t(x \mid y)$.
+# 3. the marginal velocity field of a finite set of points, built from the slide's integral, which samples them
+#    with no training at all;
+# 4. one training step of conditional flow matching, checked parameter by parameter; the same recipe then trains
+#    networks on three 2-D targets;
+# 5. the floor of the CFM loss, the value no network can beat (Theorem 4 made visible);
+# 6. the divergence on a grid, to check the continuity equation numerically;
+# 7. classifier-free guidance.
 #
 # **Notation.** Gaussians are written N(mean, variance) throughout: $\mathcal N(\alpha_t z, \beta_t^2 I)$ has
 # standard deviation $\beta_t$. Time runs from **noise at t = 0 to data at t = 1**: $p_0 = \mathcal N(0, I)$,
 # $p_1$ = the data, $x_t = \alpha_t x_1 + \beta_t \varepsilon$ with $\alpha_0 = \beta_1 = 0$, $\alpha_1 = \beta_0 = 1$
 # (diffusion models, in a later notebook, run the other way). A vector field is a function `v(x, t)` of points
-# `x` of shape `(n, d)` and times `t` of shape `(n, 1)`, returning velocities of shape `(n, d)`. Like the slides,
-# this notebook writes $v_t$ for every velocity field (conditional, marginal, learned) and $\Phi_t$ for the flow;
-# the course's notation page (linked above) and Lipman et al. write $u_t$ for the conditional and marginal fields
-# and $\psi_t$ for the flow.
+# `x` of shape `(n, d)` and times `t` of shape `(n, 1)`, returning velocities of shape `(n, d)`. As in the lecture
+# and the course's notation page, $u_t(x \mid z)$ and $u_t(x)$ are the **target** fields of a probability path (the
+# conditional and the marginal velocity), $v_t$ is any vector field, and $v^\theta_t$ a learned one (the slides
+# sometimes write $v_t$ for all of them). The flow is $\Phi_t$, as on the slides (the notation page and Lipman
+# et al. write $\psi_t$).
 #
 # **Exercises.** Each exercise cell defines a function with a `# YOUR CODE HERE` stub.
 # Replace the stub, run the cell, then run the `check(...)` cell below it: it prints one
@@ -105,12 +109,15 @@ flow_field_demo()
 #
 # $$x_{k+1} = x_k + h\, v_{t_k}(x_k), \qquad t_k = t_0 + k h, \qquad k = 0, \dots, n - 1, \qquad h = \frac{t_1 - t_0}{n}.$$
 #
-# ### Exercise 5.1 (2 pts): Euler's scheme
-# Write `euler_integrate(v, x0, t0, t1, n_steps)`: start from `x0` (shape `(n, d)`) at time `t0` and return
-# the state at `t1` after `n_steps` Euler steps (shape `(n, d)`). Call the field as `v(x, t)` with `t` a
-# tensor of shape `(n, 1)` (e.g. `torch.full((n, 1), t_k)`). `t1 < t0` must work too (then h < 0).
+# ### Exercise 5.1 (2 pts): Euler's scheme: find the bug
+# `euler_integrate(v, x0, t0, t1, n_steps)` below starts from `x0` (shape `(n, d)`) at time `t0` and should return
+# the state at `t1` after `n_steps` Euler steps (shape `(n, d)`), calling the field as `v(x, t)` with `t` of shape
+# `(n, 1)`; `t1 < t0` must work too (then h < 0). It runs, and its answers even look plausible, but it has **one
+# mistake**. Find it (run it for a single step on a field you can follow by hand, such as $v_t(x) = t$, and compare
+# with the formula above), fix it, and run the check. The mistake would be harmless-looking on the spiral, but on a
+# flow matching path (section 3) it asks for the field at t = 1, where it is not defined.
 
-# %% exercise="5.1" kind="warm-up"
+# %% exercise="5.1" kind="find-the-bug"
 def euler_integrate(v, x0, t0, t1, n_steps):
     """x at t1 after n_steps Euler steps of dx/dt = v(x, t) from x0 at t0; x0: (n, d) -> (n, d)."""
     ### BEGIN SOLUTION
@@ -121,6 +128,14 @@ def euler_integrate(v, x0, t0, t1, n_steps):
         x = x + step * v(x, t)
     return x
     ### END SOLUTION
+    ### BEGIN STUB
+    step = (t1 - t0) / n_steps
+    x = x0
+    for k in range(n_steps):
+        t = torch.full((x.shape[0], 1), t0 + (k + 1) * step, dtype=x.dtype)
+        x = x + step * v(x, t)
+    return x
+    ### END STUB
 
 
 # %% tags=["nbval-check-output"]
@@ -165,17 +180,18 @@ plot_flow_solver_errors(curves)
 #
 # The linear scheduler $\alpha_t = t$, $\beta_t = 1 - t$ (the slides' main example) moves along straight
 # lines $x_t = t x_1 + (1 - t) x_0$; the cosine scheduler $\alpha_t = \sin(\pi t/2)$, $\beta_t = \cos(\pi t/2)$
-# keeps $\alpha_t^2 + \beta_t^2 = 1$ (variance preserving). Along a path, the velocity of the sample is
-# $\frac{d}{dt} x_t = \dot\alpha_t x_1 + \dot\beta_t \varepsilon$: for the linear path, $x_1 - \varepsilon$.
+# keeps $\alpha_t^2 + \beta_t^2 = 1$ (variance preserving). Follow one sample along its path (fixed $x_1$ and
+# $\varepsilon$): its velocity $\frac{d}{dt} x_t$ is what flow matching will teach a network to predict.
 
 # %%
 plot_flow_schedulers()
 
 # %% [markdown]
-# ### Exercise 5.2 (2 pts): x_t and its target velocity
+# ### Exercise 5.2 (1 pt): x_t and its target velocity
 # `x_1` and `eps` have shape `(n, d)`, `t` shape `(n, 1)`, and `scheduler` is a `probability_paths.GaussianPath`:
 # `scheduler.alpha(t)`, `.beta(t)`, `.d_alpha(t)`, `.d_beta(t)` return $\alpha_t, \beta_t, \dot\alpha_t,
-# \dot\beta_t$ with the shape of t. Return the pair `(x_t, dx_t)`, both `(n, d)`.
+# \dot\beta_t$ with the shape of t. Return the pair `(x_t, dx_t)`, both `(n, d)`: the sample of the path and its
+# velocity $\frac{d}{dt} x_t$ (x_1 and eps fixed).
 
 # %% exercise="5.2" kind="warm-up"
 def sample_conditional_path(x_1, eps, t, scheduler):
@@ -216,32 +232,26 @@ plot_flow_paths(z[0], data.sample_target("moons", 1500, seed=2))
 # The conditional path is generated by the **conditional velocity field** (differentiate $x_t$ and write
 # $\varepsilon = (x - \alpha_t z)/\beta_t$):
 #
-# $$v_t(x \mid z) = \dot\alpha_t z + \frac{\dot\beta_t}{\beta_t}(x - \alpha_t z), \qquad
-# \text{linear path: } v_t(x \mid z) = \frac{z - x}{1 - t}.$$
+# $$u_t(x \mid z) = \dot\alpha_t z + \frac{\dot\beta_t}{\beta_t}(x - \alpha_t z) .$$
 #
 # The **marginal velocity field** averages the conditional ones, each weighted by how plausible it is that
 # a sample at x came from z (slide "Conditional and marginal velocity fields"):
 #
-# $$v_t(x) = \int v_t(x \mid z) \frac{p_t(x \mid z)\, p_1(z)}{p_t(x)}\, dz .$$
-#
-# For data made of m points $z_1, \dots, z_m$ with equal weights the integral is a finite sum with
-# posterior weights, a softmax:
-#
-# $$v_t(x) = \sum_{i=1}^m w_i(x)\, v_t(x \mid z_i), \qquad
-# w_i(x) = \frac{\mathcal N(x;\ \alpha_t z_i, \beta_t^2 I)}{\sum_j \mathcal N(x;\ \alpha_t z_j, \beta_t^2 I)} .$$
+# $$u_t(x) = \int u_t(x \mid z) \frac{p_t(x \mid z)\, p_1(z)}{p_t(x)}\, dz .$$
 #
 # ### Exercise 5.3 (3 pts): the marginal velocity of a finite target set
-# For the **linear** path, write `marginal_velocity_points(x, t, points)`: `x` of shape `(n, d)`, `t` a number
-# in [0, 1), `points` of shape `(m, d)`; return $v_t(x)$, shape `(n, d)`. Close to t = 1 the Gaussian densities
-# underflow: compute the weights with `torch.softmax` of the log-densities (the normalising constants cancel).
+# Take data made of m equally likely points $z_1, \dots, z_m$, $p_1 = \frac1m \sum_i \delta_{z_i}$, and the
+# **linear** path. Write `marginal_velocity_points(x, t, points)`: `x` of shape `(n, d)`, `t` a number in [0, 1),
+# `points` of shape `(m, d)`; return $u_t(x)$, shape `(n, d)`, from the integral above (what do $p_1$, $p_t(x)$ and
+# $u_t(x \mid z)$ become here?). Your function must stay finite close to t = 1, where the paths are narrow.
 
-# %% exercise="5.3" kind="warm-up"
+# %% exercise="5.3" kind="build"
 def marginal_velocity_points(x, t, points):
-    """v_t(x) = sum_i w_i(x) (z_i - x) / (1 - t) for the linear path; x: (n, d), points: (m, d) -> (n, d)."""
+    """The marginal velocity u_t(x) of the linear path to the finite target set; x: (n, d), points: (m, d) -> (n, d)."""
     ### BEGIN SOLUTION
     sq = ((x[:, None, :] - t * points[None, :, :]) ** 2).sum(-1)        # (n, m)
     w = torch.softmax(-sq / (2 * (1 - t) ** 2), dim=1)                   # posterior weights
-    cond = (points[None, :, :] - x[:, None, :]) / (1 - t)                # v_t(x | z_i), (n, m, d)
+    cond = (points[None, :, :] - x[:, None, :]) / (1 - t)                # u_t(x | z_i), (n, m, d)
     return (w[:, :, None] * cond).sum(1)
     ### END SOLUTION
 
@@ -287,7 +297,7 @@ print(f"rms distance to the nearest mode: {float(nearest.values.pow(2).mean().sq
 # %% [markdown]
 # **The (t, x) lens.** Pick a time and a point on the heatmap of $p_t$ (six target points). Each target point
 # $z_i$ has exactly one straight conditional path through (t, x); it is drawn as opaque as its weight $w_i(x)$,
-# and its velocity $v_t(x \mid z_i)$ as a thin arrow. The red arrow is the marginal velocity, their weighted average.
+# and its velocity $u_t(x \mid z_i)$ as a thin arrow. The red arrow is the marginal velocity, their weighted average.
 # *Predict first* (tick the box): where does the red arrow point for a point halfway between two targets, early
 # and late in time?
 
@@ -297,46 +307,54 @@ flow_lens_demo()
 # %% [markdown]
 # ## 4. Training: conditional flow matching
 #
-# For real data we cannot compute $v_t(x)$ (the integral over the data is intractable), so we learn a network
+# For real data we cannot compute $u_t(x)$ (the integral over the data is intractable), so we learn a network
 # $v^\theta_t(x)$. The **flow matching loss** regresses it onto the marginal field,
-# $\mathcal L_{FM} = E_{t \sim U[0,1],\, x_t \sim p_t}\|v^\theta_t(x_t) - v_t(x_t)\|^2$: intractable too. The
+# $\mathcal L_{FM} = E_{t \sim U[0,1],\, x_t \sim p_t}\|v^\theta_t(x_t) - u_t(x_t)\|^2$: intractable too. The
 # **conditional flow matching loss** replaces the marginal field by the conditional one, known in closed form:
 #
 # $$\mathcal L_{CFM} = E_{t \sim U[0,1],\, x_1 \sim p_1,\, x_t \sim p_t(\cdot \mid x_1)}
-# \big\|v^\theta_t(x_t) - v_t(x_t \mid x_1)\big\|^2 .$$
+# \big\|v^\theta_t(x_t) - u_t(x_t \mid x_1)\big\|^2 .$$
 #
 # *Theorem 4 (slides):* $\mathcal L_{FM}$ and $\mathcal L_{CFM}$ differ by a constant that does not depend on
 # θ, so $\nabla_\theta \mathcal L_{FM} = \nabla_\theta \mathcal L_{CFM}$: minimising the tractable loss trains the
-# network towards the marginal field (the tests of `course_utils` check this identity by Monte Carlo).
+# network towards the marginal field (the tests of `course_utils` check this identity by Monte Carlo; exercise 5.5
+# computes the constant).
 #
-# For the linear path, $x_t = t x_1 + (1 - t) x_0$ with $x_0 = \varepsilon \sim \mathcal N(0, I)$, and
-# $v_t(x_t \mid x_1) = \frac{d}{dt} x_t = x_1 - x_0$. The **training algorithm**: sample
-# $x_0 \sim p_0$, $x_1 \sim p_1$, $t \sim U[0, 1]$; compute $x_t$; take a gradient step on
-# $\|v^\theta_t(x_t) - (x_1 - x_0)\|^2$.
+# The **training algorithm** (slides): draw $x_0 = \varepsilon \sim p_0 = \mathcal N(0, I)$, $x_1 \sim p_1$,
+# $t \sim U[0, 1]$; put $x_t$ on the conditional path from $x_0$ to $x_1$; take a gradient step on
+# $\|v^\theta_t(x_t) - u_t(x_t \mid x_1)\|^2$, averaged over the batch.
 #
-# ### Exercise 5.4 (2 pts): the conditional flow matching loss
-# `model(x, t)` maps points `(n, d)` and times `(n, 1)` to velocities `(n, d)`. Given `x_1`, `eps` (both
-# `(n, d)`) and `t` (`(n, 1)`), return the batch estimate of $\mathcal L_{CFM}$ for the linear path: the squared
-# norm summed over the d coordinates, averaged over the batch, as a scalar tensor that gradients flow through.
+# ### Exercise 5.4 (4 pts): one step of conditional flow matching
+# Write `cfm_step(model, optimizer, x_1, x_0, t)`, one iteration of that algorithm for the **linear** path, with
+# the batch already drawn: data `x_1` and noise `x_0` (both `(n, d)`), times `t` (`(n, 1)`). `model(x, t)` maps
+# points `(n, d)` and times `(n, 1)` to velocities `(n, d)`; `optimizer` is a `torch.optim` optimiser over its
+# parameters. The loss is the squared norm summed over the d coordinates and averaged over the batch. Update the
+# network in place (one optimiser step; its parameters may hold gradients from before) and return the batch loss
+# before the step, as a float. The check runs your step on a tiny network with plain SGD and compares every
+# parameter with the reference's.
 
-# %% exercise="5.4" kind="warm-up"
-def cfm_loss(model, x_1, eps, t):
-    """(1/n) sum_i || model(x_t, t) - (x_1 - eps) ||^2 with x_t = t x_1 + (1 - t) eps -> scalar."""
+# %% exercise="5.4" kind="training-step"
+def cfm_step(model, optimizer, x_1, x_0, t):
+    """One CFM training step (linear path) on the batch (x_1, x_0, t); updates model in place -> the loss (float)."""
     ### BEGIN SOLUTION
-    x_t = t * x_1 + (1 - t) * eps
-    return ((model(x_t, t) - (x_1 - eps)) ** 2).sum(dim=1).mean()
+    x_t = t * x_1 + (1 - t) * x_0
+    loss = ((model(x_t, t) - (x_1 - x_0)) ** 2).sum(dim=1).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
     ### END SOLUTION
 
 
 # %% tags=["nbval-check-output"]
-check("5.4", cfm_loss)
+check("5.4", cfm_step)
 
 # %% [markdown]
 # **Three 2-D targets.** `flow_matching.train_flow` trains a time-conditioned MLP (`nets.TimeMLP`: 4 hidden
-# layers of 32 SiLU units on $[x, \mathrm{emb}(t)]$) with `flow_matching.cfm_loss` and Adam (learning rate 0.01),
-# through the course's one training loop (`training.fit`), on batches of 1,024 fresh samples, and keeps an exponential
-# moving average of the weights (the standard trick of flow matching and diffusion models: the average is far less
-# noisy than the last iterate). A small network on large batches trains fast on a CPU: 1,500 steps for the moons,
+# layers of 32 SiLU units on $[x, \mathrm{emb}(t)]$) with the step of exercise 5.4 (`flow_matching.cfm_loss`) and
+# Adam (learning rate 0.01), through the course's one training loop (`training.fit`), on batches of 1,024 fresh
+# samples, and keeps an exponential moving average of the weights (the standard trick of flow matching and diffusion
+# models: the average is far less noisy than the last iterate). A small network on large batches trains fast on a CPU: 1,500 steps for the moons,
 # 1,300 for the checkerboard and 600 for the eight Gaussians. Sampling integrates the learned field from t = 0 to 1
 # (`ode.integrate`, the midpoint rule with 50 steps). The settings are `flow_matching.TRAINING` (one recipe,
 # `flow_matching.RECIPE`, and a number of steps per target), the same that `make bench` judges.
@@ -357,8 +375,8 @@ plot_flow_samples(runs, targets)
 # Both vary by tens of percent from one draw to the next (mostly with the share of points in each mode or moon), so
 # `flow_matching.w2_ratio` averages three draws of each; even so the ratio moves by 0.2 or more either way with the
 # seeds, for exact samples of the target too (so one figure a little above 1.25 is no failure). `make bench` judges
-# the same models with 2,000 points and asks for a ratio of at most 1.25. The loss says little:
-# it stays high because the conditional target $x_1 - x_0$ is noisy, even for the best possible network.
+# the same models with 2,000 points and asks for a ratio of at most 1.25. The final losses printed above say
+# little about that quality: they stay far from 0. Why is the subject of the next exercise.
 
 # %%
 for name, run in runs.items():
@@ -366,6 +384,52 @@ for name, run in runs.items():
     judged = flow_matching.w2_ratio(sample_sets, lambda n, name=name: data.sample_target(name, n, None))
     print(f"{name:>16}: W2(model, data) = {judged.model:.3f}, W2(data, data) = {judged.data:.3f}, "
           f"ratio {judged.ratio:.2f}")
+
+# %% [markdown]
+# ### Exercise 5.5 (3 pts): the floor of the CFM loss
+# No network reaches $\mathcal L_{CFM} = 0$: Theorem 4 says how close the best one gets. For a finite target set
+# (exercise 5.3) that floor can be computed exactly. Write `cfm_loss_floor(points, x_1, x_0, t)`: the target set
+# `points` `(m, d)`, data `x_1` `(n, d)` drawn from it, noise `x_0` `(n, d)` and times `t` `(n, 1)` in [0, 1), the
+# batch of exercise 5.4 (linear path). Return, as a scalar, the batch estimate of the smallest value that
+# $\mathcal L_{CFM}(\theta)$ can take over every possible network $v^\theta_t(x)$. You may use your 5.3 or
+# `probability_paths.marginal_velocity(x, t, points)`.
+
+# %% exercise="5.5" kind="build"
+def cfm_loss_floor(points, x_1, x_0, t):
+    """The CFM loss of the best possible network on the batch, for the finite target set points (m, d) -> scalar."""
+    ### BEGIN SOLUTION
+    x_t = t * x_1 + (1 - t) * x_0
+    best = probability_paths.marginal_velocity(x_t, t, points)          # the marginal field: L_FM = 0
+    return ((x_1 - x_0 - best) ** 2).sum(dim=1).mean()
+    ### END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+check("5.5", cfm_loss_floor)
+
+# %% [markdown]
+# **The floor, measured.** The conditional target $x_1 - x_0$ scatters around $u_t(x_t)$ because the network sees
+# $x_t$, not the pair $(x_0, x_1)$ it came from. At t = 0, $x_t = x_0$ says nothing about $x_1$: the floor is the
+# data's total variance. Late, $x_t$ pins $x_1$ down but not the noise $x_0$ it left behind: for data with a density
+# the floor tends to d = 2 as t approaches 1 (for a finite set it tends to 0 instead, since there $x_t$ also tells
+# which point, and then $x_0$). For the eight Gaussians the marginal field is known in closed form
+# (`flow_matching.mixture_loss_floor`, 20 times with 1,000 pairs each), so we can set the trained network's final
+# loss beside the floor: the gap is what training can still win, and the loss itself is mostly the floor.
+
+# %% tags=["nbval-check-output"]
+floor_times, floors = flow_matching.mixture_loss_floor(ring, n=1000, n_times=20, seed=0)
+print("floor of the CFM loss at t = " + ", ".join(f"{float(floor_times[k]):.2f}: {float(floors[k]):.2f}"
+                                                  for k in (0, 5, 10, 15, 19)))
+trained_loss = float(runs["eight_gaussians"].losses[-100:].mean())
+print(f"eight Gaussians: floor (mean over t) {float(floors.mean()):.3f}, trained network's final loss "
+      f"{trained_loss:.3f}, gap {trained_loss - float(floors.mean()):.3f}")
+g_floor = torch.Generator().manual_seed(6)
+idx = torch.randint(0, 24, (4000,), generator=g_floor)
+x0_floor = torch.randn(4000, 2, generator=g_floor, dtype=torch.float64)
+t_floor = torch.rand(4000, 1, generator=g_floor, dtype=torch.float64) * 0.999
+floor_24 = float(flow_matching.cfm_loss_floor(points, points[idx], x0_floor, t_floor))
+print(f"the 24 moons points of section 3: floor {floor_24:.3f}, "
+      f"loss of the zero network E||x_1 - x_0||^2 = {float(((points[idx] - x0_floor) ** 2).sum(1).mean()):.3f}")
 
 # %% [markdown]
 # **The probability path, animated.** The learned flow carries noise to the moons: samples of $p_t$ at eleven
@@ -387,8 +451,8 @@ flow_scrub_demo(fields={name: run.model for name, run in runs.items()}, source="
 # %% [markdown]
 # ## 5. Why it works: the marginalization trick and the continuity equation
 #
-# *Theorem 2 (the marginalization trick):* if every conditional field $v_t(\cdot \mid z)$ generates its
-# conditional path $p_t(\cdot \mid z)$, the marginal field $v_t(x) = \int v_t(x \mid z)\, \frac{p_t(x \mid z) p_1(z)}{p_t(x)}\, dz$
+# *Theorem 2 (the marginalization trick):* if every conditional field $u_t(\cdot \mid z)$ generates its
+# conditional path $p_t(\cdot \mid z)$, the marginal field $u_t(x) = \int u_t(x \mid z)\, \frac{p_t(x \mid z) p_1(z)}{p_t(x)}\, dz$
 # generates the marginal path $p_t$. The proof goes through the **continuity equation**:
 #
 # *Theorem 3:* the flow of $v_t$ started from $x_0 \sim p_0$ has $x_t \sim p_t$ for all t if and only if
@@ -399,19 +463,19 @@ flow_scrub_demo(fields={name: run.model for name, run in runs.items()}, source="
 # Probability mass is conserved: the density at x grows exactly as fast as mass flows in. The proof of
 # Theorem 2 differentiates $p_t(x) = \int p_t(x \mid z) p_1(z)\, dz$ under the integral, uses the continuity
 # equation of each conditional path, and pulls the divergence out of the integral:
-# $\partial_t p_t = -\nabla \cdot \int p_t(x \mid z) v_t(x \mid z) p_1(z)\, dz = -\nabla \cdot (p_t v_t)$.
+# $\partial_t p_t = -\nabla \cdot \int p_t(x \mid z) u_t(x \mid z) p_1(z)\, dz = -\nabla \cdot (p_t u_t)$.
 #
 # We check the equation numerically on a grid, for the exact path of a Gaussian mixture and its exact field:
 # $\partial_t p_t$ by a central difference in time, the divergence by central differences in space.
 #
-# ### Exercise 5.5 (2 pts): the divergence on a grid
+# ### Exercise 5.6 (2 pts): the divergence on a grid
 # `f` holds a 2-D vector field on a square grid, shape `(G, G, 2)`: `f[i, j]` is the vector at the point
 # `(x, y) = (grid[j], grid[i])` (rows are y, columns are x, as `imshow` draws them), `f[..., 0]` its
-# x-component. The spacing is `dx` on both axes. Return $\nabla \cdot f = \partial f_x/\partial x + \partial f_y/\partial y$,
-# shape `(G, G)`, with central differences $(f[k+1] - f[k-1]) / (2\,dx)$ (`torch.gradient` computes them; on
-# the border use one-sided differences or anything else: only the interior is checked).
+# x-component. The spacing is `dx` on both axes. Return the divergence $\nabla \cdot f$ at every grid point,
+# shape `(G, G)`, with derivatives approximated to second order (centred differences); only the interior is
+# checked, so the border may hold anything.
 
-# %% exercise="5.5" kind="warm-up"
+# %% exercise="5.6" kind="warm-up"
 def divergence(f, dx):
     """div f = d f_x / dx + d f_y / dy on the grid; f: (G, G, 2), [i, j] at (x = grid[j], y = grid[i]) -> (G, G)."""
     ### BEGIN SOLUTION
@@ -422,11 +486,11 @@ def divergence(f, dx):
 
 
 # %% tags=["nbval-check-output"]
-check("5.5", divergence)
+check("5.6", divergence)
 
 # %% [markdown]
 # Both sides for the eight Gaussians (`flows.continuity_check` with `flows.divergence_on_grid`), at several times and
-# for both schedulers: the residual $\partial_t p_t + \nabla\cdot(p_t v_t)$ is a small fraction of
+# for both schedulers: the residual $\partial_t p_t + \nabla\cdot(p_t u_t)$ is a small fraction of
 # $\partial_t p_t$ (what is left is the grid's discretisation error, which shrinks like $dx^2$). A field that
 # moves the mass 50% too fast breaks it.
 
@@ -455,18 +519,38 @@ flow_continuity_demo()
 # %% [markdown]
 # ## 6. Guided flow matching and classifier-free guidance
 #
-# So far $x_0$ and $x_1$ were drawn independently, $p_{0,1}(x_0, x_1) = p_0(x_0) p_1(x_1)$. Other **couplings**
-# work too: draw $x_1$, then $x_0 \sim p_{0|1}(\cdot \mid x_1)$, a degraded version of it (masked, noisy,
-# downsampled), and train exactly as above to learn to restore images.
+# So far $x_0$ and $x_1$ were drawn independently, $p_{0,1}(x_0, x_1) = p_0(x_0) p_1(x_1)$. Any **coupling**
+# $p_{0,1}$ whose two marginals are $p_0$ and $p_1$ works too: the conditional paths go from $x_0$ to its partner
+# $x_1$, and the same loss and the same sampler apply. Two uses:
 #
+# - draw $x_1$, then $x_0 \sim p_{0|1}(\cdot \mid x_1)$, a degraded version of it (masked, noisy, downsampled),
+#   and train exactly as above to learn to restore images;
+# - **minibatch optimal transport** (Tong et al. 2024; Pooladian et al. 2023): draw a batch of noise and a batch of
+#   data independently, then re-pair them (a permutation, so each batch's marginals are unchanged) to minimise the
+#   total squared length $\sum_i \|x_{1,\sigma(i)} - x_{0,i}\|^2$. The conditional paths get shorter and cross
+#   less, so fewer of them pass through the same $(t, x)$: the marginal field is straighter, needs fewer ODE steps,
+#   and the CFM target is less noisy (a lower floor, exercise 5.5).
+#
+# A worked example (`flow_matching.coupling_cost`, which solves the assignment problem with SciPy): the mean squared
+# length of the segments $x_1 - x_0$ with the batch's own (independent) pairing, and after re-pairing.
+
+# %% tags=["nbval-check-output"]
+for n_pairs in (8, 512):
+    x0_pair = torch.randn(n_pairs, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    cost = flow_matching.coupling_cost(x0_pair, data.sample_target("moons", n_pairs, seed=1).double())
+    print(f"{n_pairs:>4} noise-data pairs: mean ||x_1 - x_0||^2 independent {cost.independent:.2f}, "
+          f"minibatch OT {cost.ot:.2f} ({100 * (1 - cost.ot / cost.independent):.0f}% shorter)")
+
+# %% [markdown]
+
 # **Guidance.** To generate data that matches a context y (a class, a text embedding), we sample $p_1(x \mid y)$.
 # Drawing $(x_1, y) \sim p_1(x, y)$ and conditioning the network on y gives the **guided CFM objective**
 #
 # $$\mathcal L_{CFM\text{-}guided}(\theta) = E_{t,\ (x_1, y) \sim p_1(x, y),\ x \sim p_t(\cdot \mid x_1)}
-# \big\|v^\theta_t(x \mid y) - v_t(x \mid x_1)\big\|^2 ;$$
+# \big\|v^\theta_t(x \mid y) - u_t(x \mid x_1)\big\|^2 ;$$
 #
-# the target $v_t(x \mid x_1)$ does not depend on y: y enters only through which $x_1$ are drawn. (Guided is the
-# word for conditioning on the context y; conditional is already taken by $v_t(x \mid x_1)$.)
+# the target $u_t(x \mid x_1)$ does not depend on y: y enters only through which $x_1$ are drawn. (Guided is the
+# word for conditioning on the context y; conditional is already taken by $u_t(x \mid x_1)$.)
 #
 # **Classifier-free guidance** (Ho & Salimans 2022) is what is used in practice: one network learns both the
 # guided field and the unguided one, $v^\theta_t(x) = v^\theta_t(x \mid \varnothing)$, where $\varnothing$ is an
@@ -477,6 +561,17 @@ flow_continuity_demo()
 #
 # w = 0 ignores the label, w = 1 is the plain guided field, w > 1 extrapolates away from the unguided field:
 # samples become more typical of their label, at the cost of diversity.
+#
+# **What the combination targets.** On a Gaussian path a velocity is an affine function of the score:
+# $u_t(x) = \frac{\dot\alpha_t}{\alpha_t} x + \big(\beta_t^2 \frac{\dot\alpha_t}{\alpha_t} - \beta_t \dot\beta_t\big)
+# \nabla \log p_t(x)$ (`probability_paths.score_to_velocity`), and the same with $p_t(x \mid y)$ for the guided
+# field. A combination of velocities whose weights sum to 1 is therefore the same combination of scores:
+# $(1 - w) \nabla \log p_t(x) + w \nabla \log p_t(x \mid y) = \nabla \log \big[p_t(x)\, p_t(y \mid x)^w\big]$
+# (Bayes: $p_t(x \mid y) \propto p_t(x)\, p_t(y \mid x)$). At every t, guidance points at the **tilted** density
+# $p_t(x)\, p_t(y \mid x)^w$, with the noisy classifier $p_t(y \mid x)$ raised to the power w. For w = 0 or 1 this is
+# an honest marginal path; for w > 1 it is not: the tilted densities at different times are not the Gaussian path
+# of any one data law (in particular not of $p_1(x)\, p_1(y \mid x)^w$), so the ODE does **not** sample the tilted
+# data law exactly. Guidance with w > 1 is a useful heuristic that sharpens the label, not an exact sampler.
 #
 # **The training algorithm** (Gaussian path): sample $(x_1, y) \sim p_1$, $t \sim U[0, 1)$,
 # $\varepsilon \sim \mathcal N(0, I_d)$; with probability η set $y \leftarrow \varnothing$; take a step on
@@ -489,14 +584,14 @@ flow_continuity_demo()
 # > for the linear path the loss is $\|v^\theta_t(x \mid y) - (x_1 - \varepsilon)\|^2$: the same $x_1 - x_0$ as on
 # > the earlier slide (with $x_0 = \varepsilon$). A test of `course_utils` pins this.
 #
-# ### Exercise 5.6 (2 pts): classifier-free guidance
+# ### Exercise 5.7 (2 pts): classifier-free guidance
 # `model(x, t, y)` is a labelled network (`nets.TimeMLP` with `n_labels` classes): labels `y` of shape `(n,)` are
-# integers, and the null label $\varnothing$ is the extra index `model.n_labels`. Return
-# $(1 - w)\, v_t(x) + w\, v_t(x \mid y)$ for points `x` `(n, 2)`, times `t` `(n, 1)` and labels `y` `(n,)`.
+# integers, and the null label $\varnothing$ is the extra index `model.n_labels`. Return the guided velocity
+# $\tilde v^\theta_t(x \mid y)$ at scale `w` for points `x` `(n, 2)`, times `t` `(n, 1)` and labels `y` `(n,)`.
 
-# %% exercise="5.6" kind="warm-up"
+# %% exercise="5.7" kind="warm-up"
 def cfg_velocity(model, x, t, y, w):
-    """(1 - w) model(x, t, null) + w model(x, t, y); the null label is model.n_labels. -> (n, 2)."""
+    """The classifier-free guided velocity at scale w; the null label is model.n_labels. -> (n, 2)."""
     ### BEGIN SOLUTION
     null = torch.full_like(y, model.n_labels)
     return (1 - w) * model(x, t, null) + w * model(x, t, y)
@@ -504,7 +599,7 @@ def cfg_velocity(model, x, t, y, w):
 
 
 # %% tags=["nbval-check-output"]
-check("5.6", cfg_velocity)
+check("5.7", cfg_velocity)
 
 # %% [markdown]
 # **A guided flow on labelled data.** The eight Gaussians again, now with 4 labels: label k owns the two neighbouring
@@ -521,13 +616,28 @@ print(f"{len(guided.losses)} steps in {guided.seconds:.1f} s (label dropout eta 
 # modes), at w = 1 the samples sit on the label's two modes, and as w grows they concentrate: squeezed across the
 # ring and pushed outwards, away from the other labels' modes, where a classifier would be most sure of label 0.
 
-# %%
+# %% tags=["nbval-check-output"]
 scales = (0.0, 1.0, 2.0, 4.0)
 guided_samples = {w: guided.sample(0, w, 800, seed=13) for w in scales}
+print(f"spread of the data around each mode's centre: {0.2 * 2 ** 0.5:.2f}")
 for w, s in guided_samples.items():
     stats = flow_matching.guidance_statistics(s, mixture, component_labels, 0)
-    print(f"w = {w:g}: {100 * stats.share:5.1f}% on label 0's modes, spread around their centres {stats.spread:.2f} "
-          f"(data: {0.2 * 2 ** 0.5:.2f}), pushed {stats.drift:.2f} from the modes' means")
+    exact = flow_matching.guidance_statistics(
+        flow_matching.sample_field(flow_matching.exact_guided_field(mixture, component_labels, 0, w), 800, seed=13),
+        mixture, component_labels, 0)
+    print(f"w = {w:g}: {100 * stats.share:5.1f}% on label 0's modes, spread around their centres {stats.spread:.2f}, "
+          f"pushed {stats.drift:.2f} from the modes' means;  exact fields: {100 * exact.share:5.1f}%, "
+          f"spread {exact.spread:.2f}, pushed {exact.drift:.2f}")
+
+# %% [markdown]
+# **Why is w = 0 the blurriest?** With the exact fields, w = 0 and w = 1 both reproduce the data's spread (0.27 and
+# 0.28 against 0.28): nothing is wrong with the combination. The trained network is further off at w = 0 than at
+# w = 1 because its unguided field is the weaker one: the null label replaces y in only η = 0.2 of the training
+# pairs, and with that fifth of the data it must learn all eight modes, where each label's field learns two. Giving
+# the null label more of the batches moves the error around rather than removing it: retrained with η = 0.5 (same
+# seed and steps), the spread at w = 0 drops from 0.42 to 0.34 while the spread at w = 1 rises from 0.32 to 0.34.
+# The exact fields also show that w > 1 sharpens the label even without any training error (spread 0.22 at w = 2):
+# that is the tilt $p_t(y \mid x)^w$ at work, not the data's law.
 
 # %%
 plot_flow_guidance(guided_samples, mixture, component_labels, 0)

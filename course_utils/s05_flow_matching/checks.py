@@ -8,15 +8,16 @@ slides' sign slip x_1 + eps, t and 1 - t swapped, a missing step size).
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
+from torch import nn
 
 from ..core import ode
 from ..core.nets import TimeMLP
 from ..grading.compare import (
     Mistake,
-    call_with_grad,
     call_with_state,
     clone_args,
     expect_close,
@@ -70,11 +71,23 @@ def _euler_variant(v, x0, t0, t1, n, h=None, steps=None, time_at="start", clock0
     return x
 
 
+PROVIDED_EULER = ("this is still the provided function's behaviour: its step size and its number of steps are "
+                  "right; compare, step by step, the time at which it asks the field for a velocity with the "
+                  "slide's scheme")
+
+
 @register(
-    "5.1", SECTION, "Euler's scheme", 2, "euler_integrate",
-    "start at x0 and repeat n_steps times: x <- x + h v(x, t), then t <- t + h, with h = (t1 - t0) / n_steps; "
-    "v takes t as a tensor of shape (n, 1)",
-    reference=ode.integrate,
+    "5.1", SECTION, "Euler's scheme: find the bug", 2, "euler_integrate",
+    "the provided loop takes the right number of steps of the right size; put one step of it beside the slide's "
+    "x_{k+1} = x_k + h v_{t_k}(x_k): at which point (x, t) must the field be read?",
+    reference=ode.integrate, kind="find-the-bug",
+    hints=(
+        "Euler follows the arrow found at the START of each step: step k reads the field at (x_k, t_k), then moves. "
+        "Print the times the provided loop passes to v for t0 = 0, t1 = 1, n_steps = 4",
+        "the provided loop reads the field at t_k + h (the end of the step) with x still at x_k; it never reads "
+        "it at t0, and on a flow matching path its last step asks for u at t = 1, where beta_1 = 0",
+        "h = (t1 - t0) / n_steps; for k in range(n_steps): t = torch.full((n, 1), t0 + k * h); x = x + h * v(x, t)",
+    ),
 )
 def check_euler_integrate(fn) -> None:
     """Exercise 5.1: compares with :func:`~course_utils.core.ode.integrate`."""
@@ -95,8 +108,7 @@ def check_euler_integrate(fn) -> None:
         Mistake(_euler_variant(v, x0, t0, t1, n, steps=n + 1), "take exactly n_steps steps, not n_steps + 1"),
         Mistake(_euler_variant(v, x0, t0, t1, n, time_at="frozen"),
                 "advance the clock: step k evaluates the field at t_k = t0 + k h, not always at t0"),
-        Mistake(_euler_variant(v, x0, t0, t1, n, time_at="end"),
-                "Euler evaluates the field at the START of each step, (x_k, t_k), not at t_k + h"),
+        Mistake(_euler_variant(v, x0, t0, t1, n, time_at="end"), PROVIDED_EULER),
         Mistake(_euler_variant(v, x0, t0, t1, n, clock0=0.0), "start the clock at t0, not at 0"),
     ]
     value, after = call_with_state(fn, v, x0.clone(), t0, t1, n)
@@ -128,10 +140,16 @@ def _path_case(seed: int):
 
 
 @register(
-    "5.2", SECTION, "A Gaussian path: x_t and its target velocity", 2, "sample_conditional_path",
-    "x_t = alpha_t x_1 + beta_t eps, and its time derivative d_alpha_t x_1 + d_beta_t eps; "
-    "call scheduler.alpha(t), .beta(t), .d_alpha(t), .d_beta(t) on the tensor t",
+    "5.2", SECTION, "A Gaussian path: x_t and its target velocity", 1, "sample_conditional_path",
+    "x_t is the point of the path at time t for this data point and this noise; its velocity is the derivative of "
+    "that expression in t, with x_1 and eps held fixed",
     reference=probability_paths.sample_path,
+    hints=(
+        "the path's mean is alpha_t x_1 and its standard deviation beta_t: a sample is mean + std * eps. Only "
+        "alpha_t and beta_t depend on t, and the scheduler also gives their derivatives",
+        "x_t = alpha_t x_1 + beta_t eps; dx_t = d_alpha_t x_1 + d_beta_t eps (for the linear path, x_1 - eps), "
+        "with scheduler.alpha(t), .beta(t), .d_alpha(t), .d_beta(t)",
+    ),
 )
 def check_sample_conditional_path(fn) -> None:
     """Exercise 5.2: compares with :func:`~course_utils.s05_flow_matching.probability_paths.sample_path`."""
@@ -174,9 +192,18 @@ def _naive_marginal(x, t, points, var, mean_scale, velocity):
 
 @register(
     "5.3", SECTION, "The marginal velocity of a finite target set", 3, "marginal_velocity_points",
-    "weight each conditional field u_t(x | z_i) = (z_i - x) / (1 - t) by w_i(x) proportional to "
-    "N(x; t z_i, (1 - t)^2 I), normalised over i (torch.softmax of the log-densities is stable)",
-    reference=probability_paths.marginal_velocity,
+    "with data made of m equally likely points, the integral over z becomes a sum over the z_i; the ratio "
+    "p_t(x | z_i) p_1(z_i) / p_t(x) is the posterior probability that a sample at x came from z_i",
+    reference=probability_paths.marginal_velocity, kind="build",
+    hints=(
+        "two ingredients per target point: the conditional field u_t(x | z_i) of the linear path (differentiate "
+        "x_t = t z + (1 - t) eps and eliminate eps), and the density N(x; t z_i, (1 - t)^2 I) of p_t(x | z_i). "
+        "p_t(x) is the average of those densities over i",
+        "so the weights w_i(x) = N(x; t z_i, (1 - t)^2 I) / sum_j N(x; t z_j, (1 - t)^2 I) sum to 1 over i; "
+        "the Gaussians' constants cancel, so work with log-densities and torch.softmax over i (near t = 1 the "
+        "densities underflow to 0)",
+        "w = softmax_i(-||x - t z_i||^2 / (2 (1 - t)^2)); u_t(x) = sum_i w_i(x) (z_i - x) / (1 - t)",
+    ),
 )
 def check_marginal_velocity_points(fn) -> None:
     """Exercise 5.3: compares with :func:`~course_utils.s05_flow_matching.probability_paths.marginal_velocity`."""
@@ -220,64 +247,205 @@ def check_marginal_velocity_points(fn) -> None:
                  what="t = 0.97 (narrow paths)", rtol=1e-4, atol=1e-6)
 
 
-def _cfm_case(seed: int):
+class TinyField(nn.Module):
+    """A float64 velocity network for the training-step check: v(x, t) = W2 tanh(W1 [x, t] + b1) + b2."""
+
+    def __init__(self, dim: int = 2, width: int = 8):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim + 1, width), nn.Tanh(), nn.Linear(width, dim)).double()
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        x = torch.as_tensor(x, dtype=F64)
+        t = torch.as_tensor(t, dtype=F64).reshape(-1, 1).expand(x.shape[0], 1)
+        return self.net(torch.cat([x, t], dim=1))
+
+
+#: The check's plain SGD learning rate (no momentum: a parameter's change is exactly -lr * its gradient).
+_LR_CFM = 0.1
+
+
+def _cfm_step_case(seed: int):
+    """A tiny seeded float64 field with leftover gradients, data x_1 (24, 2), noise x_0 (24, 2), times (24, 1)."""
     g = generator(seed)
-    model = _time_mlp(g, dim=2, width=16, depth=2, time_dim=8)
-    x_1 = 2 * torch.randn(64, 2, generator=g)
-    eps = torch.randn(64, 2, generator=g)
-    t = torch.rand(64, 1, generator=g)
-    return model, x_1, eps, t
+    model = seeded_module(lambda: TinyField(), g)
+    model._leftover = [0.5 * torch.randn(p.shape, generator=g, dtype=F64) for p in model.parameters()]
+    x_1 = 2 * torch.randn(24, 2, generator=g, dtype=F64) + torch.tensor([1.0, -0.5], dtype=F64)
+    x_0 = torch.randn(24, 2, generator=g, dtype=F64)
+    t = 0.05 + 0.9 * torch.rand(24, 1, generator=g, dtype=F64)
+    return model, x_1, x_0, t
+
+
+def _fresh_field(model):
+    """A copy of the network with its leftover gradients in place (deepcopy drops them) and plain SGD over it."""
+    model = copy.deepcopy(model)
+    for p, grad in zip(model.parameters(), model._leftover, strict=True):
+        p.grad = grad.clone()
+    return model, torch.optim.SGD(model.parameters(), lr=_LR_CFM)
+
+
+def _cfm_step_variant(model, x_1, x_0, t, *, x_t=None, t_in=None, target=None, reduce="norm", zero=True,
+                      step=True, steps=1):
+    """A CFM step with one realistic change; returns (flat parameters after, loss before)."""
+    model, opt = _fresh_field(model)
+    x_t = t * x_1 + (1 - t) * x_0 if x_t is None else x_t
+    t_in = t if t_in is None else t_in
+    target = x_1 - x_0 if target is None else target
+    loss = None
+    for _ in range(steps):
+        diff = model(x_t, t_in) - target
+        loss = {"norm": (diff**2).sum(1).mean(), "mse": (diff**2).mean(), "sum": (diff**2).sum()}[reduce]
+        if zero:
+            opt.zero_grad()
+        loss.backward()
+        if step:
+            opt.step()
+    return _flat(model.state_dict()), float(loss.detach())
+
+
+def _flat(state) -> torch.Tensor:
+    return torch.cat([to_plain_tensor(v).flatten() for v in state.values()])
 
 
 @register(
-    "5.4", SECTION, "The conditional flow matching loss", 2, "cfm_loss",
-    "x_t = t x_1 + (1 - t) eps; the target is x_1 - eps (the slides' x_1 - x_0); "
-    "return the batch mean of the squared norm || model(x_t, t) - target ||^2",
-    reference=flow_matching.cfm_loss,
+    "5.4", SECTION, "One step of conditional flow matching", 4, "cfm_step",
+    "one iteration of the slides' training algorithm, with the batch already drawn: the point on each conditional "
+    "path, the velocity the network should output there, the loss, then one optimiser step",
+    reference=flow_matching.cfm_step, kind="training-step",
+    hints=(
+        "x_0 is the noise and x_1 the data, so the linear path is at t x_1 + (1 - t) x_0 at time t; the network sees "
+        "only that point and t, and regresses the velocity of the path, its derivative in t (not a distance, not "
+        "the data)",
+        "the loss is the squared norm over the d coordinates, averaged over the batch (F.mse_loss averages over "
+        "the coordinates too, which shrinks the step by d). The parameters may hold gradients from an earlier "
+        "step: clear them before the backward pass, then step the optimiser once",
+        "x_t = t * x_1 + (1 - t) * x_0; loss = ((model(x_t, t) - (x_1 - x_0)) ** 2).sum(1).mean(); "
+        "optimizer.zero_grad(); loss.backward(); optimizer.step(); return loss.item()",
+    ),
 )
-def check_cfm_loss(fn) -> None:
-    """Exercise 5.4: compares with :func:`~course_utils.s05_flow_matching.flow_matching.cfm_loss`."""
-    model, x_1, eps, t = _cfm_case(54)
-    ref = flow_matching.cfm_loss(model, x_1, t, eps).detach()
-    with torch.no_grad():
-        x_t = t * x_1 + (1 - t) * eps
-        swapped = (1 - t) * x_1 + t * eps
-        v = model(x_t, t)
-        sq = lambda a: (a**2).sum(1).mean()  # noqa: E731
-        mistakes = [
-            Mistake(sq(v - (x_1 + eps)), SIGN_SLIP),
-            Mistake(sq(v - (eps - x_1)), "sign slip: the target velocity is x_1 - eps, from the noise to the data"),
-            Mistake(sq(v - (x_1 - x_t)), "x_1 - x_t = (1 - t)(x_1 - eps) is the distance still to travel, not the "
-                                         "velocity: on the path x_t = t x_1 + (1 - t) eps (noise at t = 0, data at "
-                                         "t = 1) the conditional velocity is d/dt x_t = x_1 - eps, which is "
-                                         "(x_1 - x_t) / (1 - t)"),
-            Mistake(sq(v - (x_t - eps)), "x_t - eps = t (x_1 - eps) is the distance travelled so far, not the "
-                                         "velocity: the conditional velocity is d/dt x_t = x_1 - eps, which is "
-                                         "(x_t - eps) / t"),
-            Mistake(sq(v - x_1), "the network regresses the velocity x_1 - eps, not the data x_1 (predicting x_1 "
-                                 "is another parameterisation, with another loss)"),
-            Mistake(sq(v - eps), "the network regresses the velocity x_1 - eps, not the noise eps (predicting eps "
-                                 "is the diffusion models' parameterisation, with another loss)"),
-            Mistake(sq(model(swapped, t) - (x_1 - eps)), TIME_FLOWS),
-            Mistake(sq(model(swapped, t) - (eps - x_1)), TIME_FLOWS),
-            Mistake(sq(model(x_t, 1 - t) - (x_1 - eps)), "give the network the time t itself, not 1 - t"),
-            Mistake(((v - (x_1 - eps)) ** 2).mean(),
-                    "the loss is the squared NORM summed over the coordinates, averaged over the batch "
-                    "(F.mse_loss also averages over the coordinates: it is 1/d of it)"),
-            Mistake(((v - (x_1 - eps)) ** 2).sum(), "average over the batch, do not sum"),
-            Mistake((v - (x_1 - eps)).norm(dim=1).mean(), "square the norm"),
-            Mistake(sq(model(x_1, t) - (x_1 - eps)), "evaluate the network at x_t, the point on the path, not at x_1"),
-            Mistake(sq(model(eps, t) - (x_1 - eps)), "evaluate the network at x_t, the point on the path, not at eps"),
-        ]
-    value, grads = call_with_grad(fn, model, *clone_args(x_1, eps, t), wrt=(0,))
-    expect_close(value, ref, what="a batch of 64 with a small TimeMLP", mistakes=mistakes, rtol=1e-4, atol=1e-6)
-    if grads is None or any(gr is None for gr in grads[0]):
-        raise CheckFailed("no gradient reaches the network's parameters: compute the loss from model(x_t, t) with "
-                          "torch operations (no .item(), .detach() or torch.no_grad()), or it cannot train")
-    model2, x_1b, eps_b, _ = _cfm_case(540)
-    t_b = torch.full((64, 1), 0.25)
-    expect_close(fn(model2, *clone_args(x_1b, eps_b, t_b)), flow_matching.cfm_loss(model2, x_1b, t_b, eps_b).detach(),
-                 what="another network and batch, every t = 0.25", rtol=1e-4, atol=1e-6)
+def check_cfm_step(fn) -> None:
+    """Exercise 5.4: compares with :func:`~course_utils.s05_flow_matching.flow_matching.cfm_step`.
+
+    Runs the student's step and the reference on identical copies of a tiny seeded float64 network with
+    plain SGD (lr 0.1, no momentum), whose parameters hold gradients left over from an earlier step (the
+    grader's sandbox receives them too); compares every parameter after the step and the returned loss, and
+    checks that the caller's batch is left as it was. The variants of :func:`_cfm_step_variant` name the mistake.
+    """
+    model, x_1, x_0, t = _cfm_step_case(54)
+    ref_model, opt = _fresh_field(model)
+    ref_loss = flow_matching.cfm_step(ref_model, opt, *clone_args(x_1, x_0, t))
+    ref = _flat(ref_model.state_dict())
+    mine, opt = _fresh_field(model)
+    value, after = call_with_state(fn, mine, opt, *clone_args(x_1, x_0, t))
+    if not isinstance(after[0], dict):
+        raise CheckFailed("the network could not be read back after your step")
+    got = _flat(after[0])
+    start = _flat(model.state_dict())
+
+    def variant(**bug):
+        return _cfm_step_variant(model, x_1, x_0, t, **bug)[0]
+
+    swapped = (1 - t) * x_1 + t * x_0
+    mistakes = [
+        Mistake(start, "the network did not move: after loss.backward(), take one optimiser step (optimizer.step())"),
+        Mistake(variant(zero=False), "the step also applied gradients left over from before: call "
+                                     "optimizer.zero_grad() before the backward pass"),
+        Mistake(variant(step=False, zero=False), "the network did not move as the reference's did: after "
+                                                 "loss.backward(), call optimizer.step()"),
+        Mistake(variant(target=x_1 + x_0), SIGN_SLIP.replace("eps", "x_0")),
+        Mistake(variant(target=x_0 - x_1), "the network moved the wrong way: the target velocity points from the "
+                                           "noise x_0 to the data x_1, x_1 - x_0"),
+        Mistake(variant(target=x_1), "the network regresses the velocity x_1 - x_0, not the data x_1"),
+        Mistake(variant(target=x_1 - (t * x_1 + (1 - t) * x_0)),
+                "x_1 - x_t = (1 - t)(x_1 - x_0) is the distance still to travel, not the velocity d/dt x_t"),
+        Mistake(variant(x_t=swapped), TIME_FLOWS.replace("eps", "x_0")),
+        Mistake(variant(x_t=swapped, target=x_0 - x_1), TIME_FLOWS.replace("eps", "x_0")),
+        Mistake(variant(t_in=1 - t), "give the network the time t itself, not 1 - t"),
+        Mistake(variant(x_t=x_1), "evaluate the network at x_t, the point on the path, not at the data x_1"),
+        Mistake(variant(x_t=x_0), "evaluate the network at x_t, the point on the path, not at the noise x_0"),
+        Mistake(variant(reduce="mse"), "the step is half the reference's: the loss is the squared NORM summed over "
+                                       "the 2 coordinates, averaged over the batch (F.mse_loss also averages over "
+                                       "the coordinates)"),
+        Mistake(variant(reduce="sum"), "the step is 24 times the reference's: average the loss over the batch, "
+                                       "do not sum"),
+        Mistake(variant(steps=2), "the network took two steps: one call is one optimiser step"),
+    ]
+    expect_close(got, ref, what="a tiny seeded network with plain SGD (lr = 0.1): its parameters after the step",
+                 mistakes=mistakes)
+    for name, before, later in (("x_1", x_1, after[2]), ("x_0", x_0, after[3]), ("t", t, after[4])):
+        if later is not None and not torch.equal(to_plain_tensor(later), before):
+            raise CheckFailed(f"your step changed the caller's {name} in place: build new tensors instead")
+    if isinstance(value, torch.Tensor):
+        value = to_plain_tensor(value)
+        if value.numel() != 1:
+            raise CheckFailed("the network is right: now return the batch loss, one number")
+    expect_close(value, torch.tensor(ref_loss, dtype=F64), what="the returned loss (the batch loss before the step)",
+                 mistakes=[Mistake(flow_matching.cfm_loss(ref_model, x_1, t, x_0).detach(),
+                                   "return the loss computed BEFORE the step (the one the step used), not "
+                                   "recomputed after it")])
+
+
+def _floor_case(seed: int):
+    """A finite target set (6, 2), a batch of 300 data points drawn from it, noise, and times in [0.05, 0.95]."""
+    g = generator(seed)
+    points = 1.5 * torch.randn(6, 2, generator=g, dtype=F64)
+    idx = torch.randint(0, 6, (300,), generator=g)
+    x_0 = torch.randn(300, 2, generator=g, dtype=F64)
+    t = 0.05 + 0.9 * torch.rand(300, 1, generator=g, dtype=F64)
+    return points, points[idx], x_0, t
+
+
+@register(
+    "5.5", SECTION, "The floor of the CFM loss", 3, "cfm_loss_floor",
+    "Theorem 4 says L_CFM = L_FM + a constant; which network makes L_FM zero, and what is L_CFM for that network? "
+    "On a finite target set you can compute that network exactly",
+    reference=flow_matching.cfm_loss_floor, kind="build",
+    hints=(
+        "the best possible network is the marginal field u_t of exercise 5.3 (L_FM = 0 there). Its CFM loss is "
+        "what is left: the conditional target x_1 - x_0 scatters around u_t(x_t), because the network sees x_t and "
+        "not which x_1 it came from",
+        "build x_t = t x_1 + (1 - t) x_0, evaluate the exact marginal field of the target points at (x_t, t) (your "
+        "5.3, or probability_paths.marginal_velocity, which takes t of shape (n, 1)), and average the squared norm "
+        "of the gap to the conditional target over the batch",
+        "floor = mean_i || (x_1 - x_0)_i - u_t_i(x_t_i) ||^2 with u_t the marginal velocity of `points`; "
+        "equivalently mean_i || x_1_i - E[z | x_t_i] ||^2 / (1 - t_i)^2",
+    ),
+)
+def check_cfm_loss_floor(fn) -> None:
+    """Exercise 5.5: compares with :func:`~course_utils.s05_flow_matching.flow_matching.cfm_loss_floor`."""
+    points, x_1, x_0, t = _floor_case(55)
+    ref = flow_matching.cfm_loss_floor(points, x_1, x_0, t)
+    x_t = t * x_1 + (1 - t) * x_0
+    target = x_1 - x_0
+    u = probability_paths.marginal_velocity(x_t, t, points)
+    plain = ((points[None] - x_t[:, None]) / (1 - t)[:, :, None]).mean(1)
+    sq = lambda a: (a**2).sum(1).mean()  # noqa: E731
+    mistakes = [
+        Mistake(sq(target), "that is the CFM loss of the zero network, E||x_1 - x_0||^2: the floor is the loss of "
+                            "the BEST network, the marginal field u_t"),
+        Mistake(torch.zeros((), dtype=F64), "0 would need a network that knows x_1; it only sees x_t and t, and the "
+                                            "best it can do is the marginal field u_t(x_t)"),
+        Mistake(sq(target - plain), "weight the conditional fields by the posterior w_i(x_t) (exercise 5.3), not "
+                                    "equally: the plain average is not the marginal field"),
+        Mistake(sq(x_1 + x_0 - u), SIGN_SLIP.replace("eps", "x_0")),
+        Mistake(((target - u) ** 2).mean(), "the loss is the squared NORM summed over the coordinates, averaged over "
+                                            "the batch (not averaged over the coordinates too)"),
+        Mistake(((target - u) ** 2).sum(), "average over the batch, do not sum"),
+        Mistake(sq(target - probability_paths.marginal_velocity(x_1, t, points)),
+                "evaluate the marginal field at x_t, the point the network sees, not at x_1"),
+        Mistake(sq(target - probability_paths.marginal_velocity((1 - t) * x_1 + t * x_0, t, points)),
+                TIME_FLOWS.replace("eps", "x_0")),
+    ]
+    expect_close(fn(*clone_args(points, x_1, x_0, t)), ref, what="6 target points, a batch of 300 at random times",
+                 mistakes=mistakes, rtol=1e-5, atol=1e-8)
+    t0 = torch.zeros(300, 1, dtype=F64)
+    expect_close(fn(*clone_args(points, x_1, x_0, t0)), ((x_1 - points.mean(0)) ** 2).sum(1).mean(),
+                 what="every t = 0 (x_t is pure noise: the best guess of x_1 is the mean of the points, and the floor "
+                      "is the spread of the data around it)", rtol=1e-5, atol=1e-8)
+    late = torch.full((300, 1), 0.9, dtype=F64)
+    expect_close(fn(*clone_args(4 * points, 4 * x_1, x_0, late)),
+                 flow_matching.cfm_loss_floor(4 * points, 4 * x_1, x_0, late),
+                 what="points 4 times further apart, every t = 0.9 (the floor is almost 0: x_t tells which x_1)",
+                 rtol=1e-4, atol=1e-8)
 
 
 def smooth_field_on_grid(axis: torch.Tensor):
@@ -295,14 +463,21 @@ def _central(f: torch.Tensor, dim: int, denominator: float) -> torch.Tensor:
 
 
 @register(
-    "5.5", SECTION, "The divergence on a grid", 2, "divergence",
-    "div f = d f_x / dx + d f_y / dy; f[i, j] sits at (x = grid[j], y = grid[i]), so x varies along dim 1 and y along "
-    "dim 0; a central difference is (f[k + 1] - f[k - 1]) / (2 dx) (torch.gradient does it)",
+    "5.6", SECTION, "The divergence on a grid", 2, "divergence",
+    "the divergence adds, for each coordinate, the rate at which that component of f changes along that same "
+    "coordinate; on a grid, a derivative is a difference of neighbouring values over their distance",
     reference=flows.divergence_on_grid,
+    hints=(
+        "f[i, j] sits at (x = grid[j], y = grid[i]): x varies along dim 1 (columns) and y along dim 0 (rows). "
+        "Differentiate f_x = f[..., 0] along x and f_y = f[..., 1] along y (not the other way round: that mix is "
+        "the curl's), and use centred differences, which are second-order accurate",
+        "div f = d f_x / dx + d f_y / dy with (f[k + 1] - f[k - 1]) / (2 dx) along each axis: "
+        "torch.gradient(f[..., 0], spacing=dx, dim=1)[0] + torch.gradient(f[..., 1], spacing=dx, dim=0)[0]",
+    ),
 )
 def check_divergence(fn) -> None:
-    """Exercise 5.5: compares with :func:`~course_utils.s05_flow_matching.flows.divergence_on_grid`."""
-    g = generator(55)
+    """Exercise 5.6: compares with :func:`~course_utils.s05_flow_matching.flows.divergence_on_grid`."""
+    g = generator(56)
     lim = 2.0 + 0.1 * float(torch.rand((), generator=g))
     axis = torch.linspace(-lim, lim, 201, dtype=F64)
     dx = float(axis[1] - axis[0])
@@ -350,14 +525,20 @@ def _cfg_case(seed: int):
 
 
 @register(
-    "5.6", SECTION, "Classifier-free guidance", 2, "cfg_velocity",
-    "call the network twice: with the labels y (guided) and with the null label model.n_labels (unguided), "
-    "then combine (1 - w) v(x) + w v(x | y)",
+    "5.7", SECTION, "Classifier-free guidance", 2, "cfg_velocity",
+    "one network gives both fields: the guided one with the labels y, the unguided one with the null label; "
+    "then take the slide's combination with scale w",
     reference=flow_matching.cfg_velocity,
+    hints=(
+        "the null label is not 0 (a real class) but the extra index model.n_labels; build a label tensor like y "
+        "filled with it. w = 0 must give the unguided field and w = 1 the guided one",
+        "v_uncond = model(x, t, torch.full_like(y, model.n_labels)); v_cond = model(x, t, y); "
+        "return (1 - w) * v_uncond + w * v_cond",
+    ),
 )
 def check_cfg_velocity(fn) -> None:
-    """Exercise 5.6: compares with :func:`~course_utils.s05_flow_matching.flow_matching.cfg_velocity`."""
-    model, x, t, y = _cfg_case(56)
+    """Exercise 5.7: compares with :func:`~course_utils.s05_flow_matching.flow_matching.cfg_velocity`."""
+    model, x, t, y = _cfg_case(57)
     with torch.no_grad():
         v_c = model(x, t, y)
         v_u = model(x, t, model.null_labels(20))

@@ -55,8 +55,14 @@ __all__ = [
     "SAMPLER",
     "TRAINING",
     "W2Ratio",
+    "CouplingCost",
     "cfg_velocity",
     "cfm_loss",
+    "cfm_loss_floor",
+    "cfm_step",
+    "coupling_cost",
+    "mixture_loss_floor",
+    "ot_pairing",
     "class_mixture",
     "conditional_paths_through",
     "drop_labels",
@@ -119,12 +125,124 @@ def cfm_loss(model: nn.Module, x_1: Tensor, t, eps: Tensor, path: str | probabil
 
     Returns:
         A scalar tensor (gradients flow to the model's parameters).
-
-    Graded in exercise 5.4 (notebook ``05_flow_matching``).
     """
     ps = probability_paths.sample_path(x_1, t, eps, path)
     v = model(ps.x_t, ps.t) if y is None else model(ps.x_t, ps.t, y)
     return ((v - ps.dx_t) ** 2).sum(dim=1).mean()
+
+
+def cfm_step(model: nn.Module, optimizer: torch.optim.Optimizer, x_1: Tensor, x_0: Tensor, t: Tensor) -> float:
+    r"""One training step of conditional flow matching, linear path (slides "Training algorithm").
+
+    The caller has drawn the batch: data :math:`x_1`, noise :math:`x_0 = \varepsilon` and times t. The step builds
+    :math:`x_t = t\, x_1 + (1 - t)\, x_0` and the target :math:`\frac{d}{dt} x_t = x_1 - x_0`, then takes one
+    optimiser step on
+
+    .. math:: \frac1n \sum_{i=1}^n \big\| v^\theta(x_{t,i}, t_i) - (x_{1,i} - x_{0,i}) \big\|^2 ,
+
+    after clearing any gradient left in the parameters.
+
+    Args:
+        model: ``model(x (n, d), t (n, 1)) -> (n, d)``, the parameters ``optimizer`` updates.
+        optimizer: a ``torch.optim`` optimiser over the model's parameters.
+        x_1: data, shape (n, d); x_0: noise, shape (n, d); t: times in [0, 1], shape (n, 1).
+
+    Returns:
+        The batch loss before the step, a float.
+
+    Graded in exercise 5.4 (notebook ``05_flow_matching``).
+    """
+    t = torch.as_tensor(t, dtype=x_1.dtype).reshape(-1, 1)
+    x_t = t * x_1 + (1 - t) * x_0
+    loss = ((model(x_t, t) - (x_1 - x_0)) ** 2).sum(dim=1).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+def cfm_loss_floor(points: Tensor, x_1: Tensor, x_0: Tensor, t: Tensor) -> Tensor:
+    r"""The smallest value the CFM loss can take on a batch, for a finite target set (linear path).
+
+    By Theorem 4, :math:`\mathcal L_{CFM}(\theta) = \mathcal L_{FM}(\theta) + C`, and :math:`\mathcal L_{FM} \ge 0`
+    vanishes at the marginal field :math:`u_t`: the best network leaves
+
+    .. math:: C = \mathbb E \big\| (x_1 - x_0) - u_t(x_t) \big\|^2
+              = \mathbb E \frac{\| x_1 - \mathbb E[x_1 \mid x_t] \|^2}{(1 - t)^2},
+
+    the noise of the conditional target around its posterior average. Batch estimate (mean over rows).
+
+    Args:
+        points: the target set z_i, shape (m, d); x_1: data drawn from it, shape (n, d).
+        x_0: noise, shape (n, d); t: times in [0, 1), shape (n, 1).
+
+    Returns:
+        A scalar tensor.
+
+    Graded in exercise 5.5 (notebook ``05_flow_matching``).
+    """
+    t = torch.as_tensor(t, dtype=x_1.dtype).reshape(-1, 1)
+    x_t = t * x_1 + (1 - t) * x_0
+    sq = ((x_t[:, None, :] - t[:, :, None] * points[None].to(x_1.dtype)) ** 2).sum(-1)      # (n, m)
+    posterior_mean = torch.softmax(-sq / (2 * (1 - t) ** 2), dim=1) @ points.to(x_1.dtype)  # E[x_1 | x_t], (n, d)
+    return (((x_1 - posterior_mean) / (1 - t)) ** 2).sum(dim=1).mean()
+
+
+def mixture_loss_floor(mixture: GaussianMixture, n: int = 4000, n_times: int = 40, seed: int = 0,
+                       path: str | probability_paths.GaussianPath = "linear") -> tuple[Tensor, Tensor]:
+    r"""The CFM loss of the exact marginal field of Gaussian-mixture data, per time: the floor no network beats.
+
+    At each of ``n_times`` midpoints :math:`t_k` of [0, 1], draws n pairs :math:`(x_1, \varepsilon)` and averages
+    :math:`\| (\dot\alpha_t x_1 + \dot\beta_t \varepsilon) - u_t(x_t) \|^2` with the closed-form
+    :math:`u_t` (:func:`~.probability_paths.mixture_velocity`). Returns (times (n_times,), floors (n_times,));
+    their mean estimates the floor of :math:`\mathcal L_{CFM}` with t ~ U[0, 1].
+    """
+    g = torch.Generator().manual_seed(seed)
+    s = probability_paths.gaussian_path(path)
+    times = (torch.arange(n_times, dtype=torch.float64) + 0.5) / n_times
+    floors = torch.empty(n_times, dtype=torch.float64)
+    for k, t in enumerate(times.tolist()):
+        x_1 = mixture.sample(n, generator=g).double()
+        eps = torch.randn(n, mixture.dim, generator=g, dtype=torch.float64)
+        ps = probability_paths.sample_path(x_1, t, eps, s)
+        u = probability_paths.mixture_velocity(ps.x_t, t, mixture, s)
+        floors[k] = ((ps.dx_t - u) ** 2).sum(1).mean()
+    return times, floors
+
+
+# --- couplings ----------------------------------------------------------------------------------
+
+
+def ot_pairing(x_0: Tensor, x_1: Tensor) -> Tensor:
+    r"""The minibatch optimal-transport coupling: the permutation :math:`\sigma` that minimises
+    :math:`\sum_i \| x_{1,\sigma(i)} - x_{0,i} \|^2` (an assignment problem, solved exactly by SciPy's
+    ``linear_sum_assignment``). x_0, x_1: shape (n, d); returns the indices (n,) so that ``x_1[sigma]`` pairs
+    with ``x_0`` (Tong et al. 2024; Pooladian et al. 2023)."""
+    from scipy.optimize import linear_sum_assignment
+
+    cost = torch.cdist(x_0.double(), x_1.double()) ** 2
+    rows, cols = linear_sum_assignment(cost.numpy())
+    return torch.as_tensor(cols[rows.argsort()], dtype=torch.long)
+
+
+@dataclass(frozen=True)
+class CouplingCost:
+    """The mean squared length :math:`\\|x_1 - x_0\\|^2` of a batch's segments under two couplings.
+
+    Attributes:
+        independent: with the batch's own pairing (row i with row i), as independent draws give it.
+        ot: with the minibatch-OT pairing (:func:`ot_pairing`; never larger).
+    """
+
+    independent: float
+    ot: float
+
+
+def coupling_cost(x_0: Tensor, x_1: Tensor) -> CouplingCost:
+    """:class:`CouplingCost` of the independent pairing and the minibatch-OT one; x_0, x_1: shape (n, d)."""
+    x_0, x_1 = x_0.double(), x_1.double()
+    paired = x_1[ot_pairing(x_0, x_1)]
+    return CouplingCost(float(((x_1 - x_0) ** 2).sum(1).mean()), float(((paired - x_0) ** 2).sum(1).mean()))
 
 
 def drop_labels(y: Tensor, eta: float, null_label: int, generator: torch.Generator | None = None) -> Tensor:
@@ -301,7 +419,7 @@ def conditional_paths_through(x, t: float, points, path: str | probability_paths
 def cfg_velocity(v_uncond: Tensor, v_cond: Tensor, w: float) -> Tensor:
     r"""Classifier-free guidance: :math:`(1 - w)\, v_t(x) + w\, v_t(x \mid y)`; w = 1 is the plain guided field.
 
-    Graded in exercise 5.6 (notebook ``05_flow_matching``).
+    Graded in exercise 5.7 (notebook ``05_flow_matching``).
     """
     return (1 - w) * v_uncond + w * v_cond
 

@@ -260,7 +260,7 @@ def divergence_on_grid(f: Tensor, dx: float) -> Tensor:
     Returns:
         shape (G, G); second-order one-sided differences on the border.
 
-    Graded in exercise 5.5 (notebook ``05_flow_matching``).
+    Graded in exercise 5.6 (notebook ``05_flow_matching``).
     """
     f = as_tensor(f, "f")
     if f.ndim != 3 or f.shape[2] != 2 or f.shape[0] != f.shape[1] or f.shape[0] < 3:

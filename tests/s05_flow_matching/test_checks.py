@@ -25,13 +25,18 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py: s
 def test_section_05_exercises():
     assert [(e.id, e.function, e.points) for e in exercises("05")] == [
         ("5.1", "euler_integrate", 2),
-        ("5.2", "sample_conditional_path", 2),
+        ("5.2", "sample_conditional_path", 1),
         ("5.3", "marginal_velocity_points", 3),
-        ("5.4", "cfm_loss", 2),
-        ("5.5", "divergence", 2),
-        ("5.6", "cfg_velocity", 2),
+        ("5.4", "cfm_step", 4),
+        ("5.5", "cfm_loss_floor", 3),
+        ("5.6", "divergence", 2),
+        ("5.7", "cfg_velocity", 2),
     ]
-    assert all(e.hint for e in exercises("05"))
+    assert [e.kind for e in exercises("05")] == ["find-the-bug", "warm-up", "build", "training-step", "build",
+                                                "warm-up", "warm-up"]
+    assert all(e.hint and len(e.hints) >= 2 for e in exercises("05"))
+    total = sum(e.points for e in exercises("05"))
+    assert sum(e.points for e in exercises("05") if e.kind != "warm-up") >= 0.5 * total
 
 
 # --- 5.1 Euler -----------------------------------------------------------------------------------
@@ -184,7 +189,7 @@ def midpoint_instead(v, x0, t0, t1, n):
     (unit_interval_step, "not [0, 1]"),
     (one_step_short, "take n_steps steps"),
     (frozen_clock, "advance the clock"),
-    (end_of_step, "START of each step"),
+    (end_of_step, "still the provided function's behaviour"),
     (clock_from_zero, "start the clock at t0"),
     (whole_path, "return only the final state"),
     (midpoint_instead, None),
@@ -310,76 +315,170 @@ def test_5_3_fails(fn, hint):
     assert_fails("5.3", fn, hint)
 
 
-# --- 5.4 the CFM loss ----------------------------------------------------------------------------------
+# --- 5.4 one CFM training step ----------------------------------------------------------------------
 
 
-def cfm_direct(model, x_1, eps, t):
-    x_t = t * x_1 + (1 - t) * eps
-    return ((model(x_t, t) - (x_1 - eps)) ** 2).sum(dim=1).mean()
+def step_direct(model, optimizer, x_1, x_0, t):
+    x_t = t * x_1 + (1 - t) * x_0
+    loss = ((model(x_t, t) - (x_1 - x_0)) ** 2).sum(dim=1).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 
 
-def cfm_mse_times_d(model, x_1, eps, t):
-    x_t = torch.lerp(eps, x_1, t)
-    return F.mse_loss(model(x_t, t), x_1 - eps) * x_1.shape[1]
+def step_mse_times_d_and_manual_zero(model, optimizer, x_1, x_0, t):
+    """F.mse_loss times d, gradients cleared by hand (set_to_none), the loss returned as a 0-d tensor."""
+    for p in model.parameters():
+        p.grad = None
+    x_t = torch.lerp(x_0, x_1, t)
+    loss = F.mse_loss(model(x_t, t), x_1 - x_0) * x_1.shape[1]
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
 
 
-def cfm_einsum(model, x_1, eps, t):
-    r = model(eps + t * (x_1 - eps), t) - x_1 + eps
-    return torch.einsum("nd,nd->", r, r) / len(r)
-
-
-def cfm_conditional_velocity(model, x_1, eps, t):
+def step_conditional_velocity(model, optimizer, x_1, x_0, t):
     """The target written as the conditional velocity (x_1 - x_t) / (1 - t) of the path (t < 1 here)."""
-    x_t = t * x_1 + (1 - t) * eps
-    return ((model(x_t, t) - (x_1 - x_t) / (1 - t)) ** 2).mean(0).sum()
+    optimizer.zero_grad()
+    x_t = x_0 + t * (x_1 - x_0)
+    r = model(x_t, t) - (x_1 - x_t) / (1 - t)
+    loss = torch.einsum("nd,nd->", r, r) / len(r)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
 
 
-@pytest.mark.parametrize("fn", [cfm_direct, cfm_mse_times_d, cfm_einsum, cfm_conditional_velocity])
+@pytest.mark.parametrize("fn", [step_direct, step_mse_times_d_and_manual_zero, step_conditional_velocity])
 def test_5_4_passes(fn):
     assert_passes("5.4", fn)
 
 
 def test_5_4_passes_under_many_secrets():
-    assert_passes_for_secrets("5.4", cfm_einsum, n=50)
+    assert_passes_for_secrets("5.4", step_mse_times_d_and_manual_zero, n=50)
 
 
-def cfm_distance_to_go(model, x_1, eps, t):
-    """Regresses on x_1 - x_t, the displacement still to travel, not the velocity."""
-    x_t = t * x_1 + (1 - t) * eps
-    return ((model(x_t, t) - (x_1 - x_t)) ** 2).sum(dim=1).mean()
+def _step(target=None, x_t=None, t_in=None, reduce="norm", zero=True, step=True, steps=1, after=False):
+    def fn(model, optimizer, x_1, x_0, t):
+        xt = t * x_1 + (1 - t) * x_0 if x_t is None else x_t(x_1, x_0, t)
+        tgt = x_1 - x_0 if target is None else target(x_1, x_0, t)
+        tt = t if t_in is None else t_in(t)
+        for _ in range(steps):
+            diff = model(xt, tt) - tgt
+            loss = {"norm": (diff**2).sum(1).mean(), "mse": F.mse_loss(model(xt, tt), tgt),
+                    "sum": (diff**2).sum()}[reduce]
+            if zero:
+                optimizer.zero_grad()
+            loss.backward()
+            if step:
+                optimizer.step()
+        if after:
+            with torch.no_grad():
+                return float(((model(xt, tt) - tgt) ** 2).sum(1).mean())
+        return loss.item()
 
-
-def test_5_4_the_distance_to_go_is_named_and_the_velocity_explained():
-    r = assert_fails("5.4", cfm_distance_to_go, "x_1 - x_t = (1 - t)(x_1 - eps) is the distance still to travel")
-    assert "noise at t = 0, data at t = 1" in r.message and "(x_1 - x_t) / (1 - t)" in r.message
-    assert_fails_for_secrets("5.4", cfm_distance_to_go, n=10, hint="distance still to travel")
-
-
-def _sq(a):
-    return (a**2).sum(1).mean()
+    return fn
 
 
 @pytest.mark.parametrize("fn, hint", [
-    (lambda m, x_1, eps, t: _sq(m(t * x_1 + (1 - t) * eps, t) - (x_1 + eps)), "sign slip"),
-    (lambda m, x_1, eps, t: _sq(m(t * x_1 + (1 - t) * eps, t) - (eps - x_1)), "from the noise to the data"),
-    (lambda m, x_1, eps, t: _sq(m(t * x_1 + (1 - t) * eps, t) - t * (x_1 - eps)), "distance travelled so far"),
-    (lambda m, x_1, eps, t: _sq(m(t * x_1 + (1 - t) * eps, t) - x_1), "not the data x_1"),
-    (lambda m, x_1, eps, t: _sq(m(t * x_1 + (1 - t) * eps, t) - eps), "not the noise eps"),
-    (lambda m, x_1, eps, t: _sq(m((1 - t) * x_1 + t * eps, t) - (x_1 - eps)), "time runs from noise"),
-    (lambda m, x_1, eps, t: _sq(m((1 - t) * x_1 + t * eps, t) - (eps - x_1)), "time runs from noise"),
-    (lambda m, x_1, eps, t: _sq(m(t * x_1 + (1 - t) * eps, 1 - t) - (x_1 - eps)), "not 1 - t"),
-    (lambda m, x_1, eps, t: F.mse_loss(m(t * x_1 + (1 - t) * eps, t), x_1 - eps), "F.mse_loss"),
-    (lambda m, x_1, eps, t: ((m(t * x_1 + (1 - t) * eps, t) - (x_1 - eps)) ** 2).sum(), "do not sum"),
-    (lambda m, x_1, eps, t: (m(t * x_1 + (1 - t) * eps, t) - (x_1 - eps)).norm(dim=1).mean(), "square the norm"),
-    (lambda m, x_1, eps, t: _sq(m(x_1, t) - (x_1 - eps)), "not at x_1"),
-    (lambda m, x_1, eps, t: _sq(m(t * x_1 + (1 - t) * eps, t) - (x_1 - eps)).detach(), "no gradient"),
-    (lambda m, x_1, eps, t: _sq(m(t * x_1 + (1 - t) * eps, t) - (x_1 - eps)).item(), "no gradient"),
+    (_step(zero=False), "call optimizer.zero_grad() before the backward pass"),
+    (_step(step=False), "take one optimiser step"),
+    (_step(target=lambda x_1, x_0, t: x_1 + x_0), "sign slip"),
+    (_step(target=lambda x_1, x_0, t: x_0 - x_1), "moved the wrong way"),
+    (_step(target=lambda x_1, x_0, t: x_1), "not the data x_1"),
+    (_step(target=lambda x_1, x_0, t: (1 - t) * (x_1 - x_0)), "distance still to travel"),
+    (_step(x_t=lambda x_1, x_0, t: (1 - t) * x_1 + t * x_0), "time runs from noise"),
+    (_step(t_in=lambda t: 1 - t), "not 1 - t"),
+    (_step(x_t=lambda x_1, x_0, t: x_1), "not at the data x_1"),
+    (_step(x_t=lambda x_1, x_0, t: x_0), "not at the noise x_0"),
+    (_step(reduce="mse"), "F.mse_loss"),
+    (_step(reduce="sum"), "do not sum"),
+    (_step(steps=2), "two steps"),
+    (_step(after=True), "BEFORE the step"),
 ])
 def test_5_4_fails(fn, hint):
     assert_fails("5.4", fn, hint)
 
 
-# --- 5.5 the divergence --------------------------------------------------------------------------------
+def test_5_4_a_missing_zero_grad_fails_under_every_secret():
+    assert_fails_for_secrets("5.4", _step(zero=False), n=10, hint="zero_grad")
+
+
+def step_in_place_batch(model, optimizer, x_1, x_0, t):
+    """Right update, but builds x_t in the caller's x_0 (x_0.mul_(1 - t).add_(t * x_1))."""
+    x_1_copy, x_0_copy = x_1.clone(), x_0.clone()
+    x_t = x_0.mul_(1 - t).add_(t * x_1)
+    loss = ((model(x_t, t) - (x_1_copy - x_0_copy)) ** 2).sum(1).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def test_5_4_changing_the_callers_batch_fails():
+    assert_fails("5.4", step_in_place_batch, "changed the caller's x_0 in place")
+
+
+# --- 5.5 the floor of the CFM loss ---------------------------------------------------------------------
+
+
+def floor_marginal(points, x_1, x_0, t):
+    """With the course's marginal field (exercise 5.3's reference: allowed here)."""
+    from course_utils.s05_flow_matching import probability_paths
+
+    x_t = t * x_1 + (1 - t) * x_0
+    return ((x_1 - x_0 - probability_paths.marginal_velocity(x_t, t, points)) ** 2).sum(1).mean()
+
+
+def floor_posterior_numpy(points, x_1, x_0, t):
+    """The posterior-variance form, E||x_1 - E[z | x_t]||^2 / (1 - t)^2, in numpy with SciPy's softmax."""
+    p, a, b, tt = (v.numpy() for v in (points, x_1, x_0, t))
+    x_t = tt * a + (1 - tt) * b
+    logits = -((x_t[:, None, :] - tt[:, :, None] * p[None]) ** 2).sum(-1) / (2 * (1 - tt) ** 2)
+    mean = np_softmax(logits, axis=1) @ p
+    return float((((a - mean) / (1 - tt)) ** 2).sum(1).mean())
+
+
+@pytest.mark.parametrize("fn", [floor_marginal, floor_posterior_numpy])
+def test_5_5_passes(fn):
+    assert_passes("5.5", fn)
+
+
+def test_5_5_passes_under_many_secrets():
+    assert_passes_for_secrets("5.5", floor_posterior_numpy, n=50)
+
+
+def _floor_wrong(kind):
+    def fn(points, x_1, x_0, t):
+        x_t = t * x_1 + (1 - t) * x_0
+        logits = -((x_t[:, None, :] - t[:, :, None] * points[None]) ** 2).sum(-1) / (2 * (1 - t) ** 2)
+        w = torch.softmax(logits, 1) if kind != "uniform" else torch.full_like(logits, 1 / len(points))
+        u = torch.einsum("nm,nmd->nd", w, (points[None] - x_t[:, None]) / (1 - t)[:, :, None])
+        target = x_1 + x_0 if kind == "sign" else x_1 - x_0
+        gap = (target - u) ** 2
+        if kind == "zero_net":
+            return ((x_1 - x_0) ** 2).sum(1).mean()
+        if kind == "conditional":
+            return (((x_1 - x_t) / (1 - t) - (x_1 - x_0)) ** 2).sum(1).mean()
+        if kind == "mse":
+            return gap.mean()
+        return gap.sum(1).mean()
+
+    return fn
+
+
+@pytest.mark.parametrize("kind, hint", [
+    ("zero_net", "the loss of the BEST network"),
+    ("conditional", "a network that knows x_1"),
+    ("uniform", "weight the conditional fields by the posterior"),
+    ("sign", "sign slip"),
+    ("mse", "squared NORM"),
+])
+def test_5_5_fails(kind, hint):
+    assert_fails("5.5", _floor_wrong(kind), hint)
+
+
+# --- 5.6 the divergence --------------------------------------------------------------------------------
 
 
 def div_gradient(f, dx):
@@ -411,12 +510,12 @@ def div_fourth_order(f, dx):
 
 
 @pytest.mark.parametrize("fn", [div_gradient, div_numpy_edge2, div_interior_padded, div_fourth_order])
-def test_5_5_passes(fn):
-    assert_passes("5.5", fn)
+def test_5_6_passes(fn):
+    assert_passes("5.6", fn)
 
 
-def test_5_5_passes_under_many_secrets():
-    assert_passes_for_secrets("5.5", div_numpy_edge2, n=50)
+def test_5_6_passes_under_many_secrets():
+    assert_passes_for_secrets("5.6", div_numpy_edge2, n=50)
 
 
 def _grad(a, dim, dx):
@@ -434,11 +533,11 @@ def _grad(a, dim, dx):
     (lambda f, dx: torch.nn.functional.pad(torch.diff(f[..., 0], dim=1) / dx, (0, 1))
      + torch.nn.functional.pad(torch.diff(f[..., 1], dim=0) / dx, (0, 0, 0, 1)), "forward difference"),
 ])
-def test_5_5_fails(fn, hint):
-    assert_fails("5.5", fn, hint)
+def test_5_6_fails(fn, hint):
+    assert_fails("5.6", fn, hint)
 
 
-# --- 5.6 classifier-free guidance ----------------------------------------------------------------------
+# --- 5.7 classifier-free guidance ----------------------------------------------------------------------
 
 
 def cfg_direct(model, x, t, y, w):
@@ -459,12 +558,12 @@ def cfg_one_pass(model, x, t, y, w):
 
 
 @pytest.mark.parametrize("fn", [cfg_direct, cfg_default_label, cfg_one_pass])
-def test_5_6_passes(fn):
-    assert_passes("5.6", fn)
+def test_5_7_passes(fn):
+    assert_passes("5.7", fn)
 
 
-def test_5_6_passes_under_many_secrets():
-    assert_passes_for_secrets("5.6", cfg_one_pass, n=50)
+def test_5_7_passes_under_many_secrets():
+    assert_passes_for_secrets("5.7", cfg_one_pass, n=50)
 
 
 @pytest.mark.parametrize("fn, hint", [
@@ -474,5 +573,5 @@ def test_5_6_passes_under_many_secrets():
     (lambda m, x, t, y, w: m(x, t, y), "null label model.n_labels, not y"),
     (lambda m, x, t, y, w: (1 - w) * m(x, t, torch.zeros_like(y)) + w * m(x, t, y), "not 0"),
 ])
-def test_5_6_fails(fn, hint):
-    assert_fails("5.6", fn, hint)
+def test_5_7_fails(fn, hint):
+    assert_fails("5.7", fn, hint)

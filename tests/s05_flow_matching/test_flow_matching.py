@@ -259,3 +259,82 @@ def test_w2_ratio_follows_the_bench_protocol():
     assert per_set.model == pytest.approx((w2_exact(sets[0], draw(200)) + w2_exact(sets[1], draw(200))) / 2)
     with pytest.raises(ValueError, match="one per repeat"):
         flow_matching.w2_ratio(sets, draw, repeats=3)
+
+
+# --- one training step, the loss floor, couplings ----------------------------------------------------
+
+
+class LinearField(torch.nn.Module):
+    """v(x, t) = x A^T + t b: its CFM gradient has a closed form."""
+
+    def __init__(self, a, b):
+        super().__init__()
+        self.a, self.b = torch.nn.Parameter(a.clone()), torch.nn.Parameter(b.clone())
+
+    def forward(self, x, t):
+        return x @ self.a.T + t * self.b
+
+
+def test_cfm_step_is_one_sgd_step_on_the_closed_form_gradient():
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(2, 2, generator=g, dtype=F64), torch.randn(2, generator=g, dtype=F64)
+    x_1, x_0 = torch.randn(40, 2, generator=g, dtype=F64) + 2, torch.randn(40, 2, generator=g, dtype=F64)
+    t = torch.rand(40, 1, generator=g, dtype=F64)
+    model = LinearField(a, b)
+    model.a.grad, model.b.grad = torch.ones(2, 2, dtype=F64), torch.ones(2, dtype=F64)  # leftovers: must be cleared
+    loss = flow_matching.cfm_step(model, torch.optim.SGD(model.parameters(), lr=0.05), x_1, x_0, t)
+    x_t = t * x_1 + (1 - t) * x_0
+    res = x_t @ a.T + t * b - (x_1 - x_0)                     # (n, d)
+    assert loss == pytest.approx(float((res**2).sum(1).mean()))
+    grad_a, grad_b = 2 * res.T @ x_t / 40, 2 * (res * t).sum(0) / 40
+    assert torch.allclose(model.a.detach(), a - 0.05 * grad_a)
+    assert torch.allclose(model.b.detach(), b - 0.05 * grad_b)
+
+
+def test_the_loss_floor_of_one_point_is_zero_and_at_t_0_the_data_variance():
+    x_1, eps, t = _batch(500, 4)
+    one = POINTS[:1]
+    assert float(flow_matching.cfm_loss_floor(one, one.expand(500, 2), eps, t)) == pytest.approx(0.0, abs=1e-20)
+    zero = torch.zeros(500, 1, dtype=F64)
+    expected = ((x_1 - POINTS.mean(0)) ** 2).sum(1).mean()
+    assert float(flow_matching.cfm_loss_floor(POINTS, x_1, eps, zero)) == pytest.approx(float(expected))
+
+
+def test_the_loss_floor_is_theorem_4s_constant():
+    """Theorem 4: L_CFM(f) - L_FM(f) is the same for every field f, and it is the floor (Monte Carlo, same batch)."""
+    x_1, eps, t = _batch(100_000, 5)
+    floor = float(flow_matching.cfm_loss_floor(POINTS, x_1, eps, t))
+    x_t = t * x_1 + (1 - t) * eps
+    u = _exact(x_t, t)
+    shift = torch.tensor([0.4, -0.1], dtype=F64)
+    for f in (lambda x, tt: torch.zeros_like(x), lambda x, tt: 0.5 * _exact(x, tt) + shift):
+        l_cfm = float(flow_matching.cfm_loss(Field(f), x_1, t, eps))
+        l_fm = float(((f(x_t, t) - u) ** 2).sum(1).mean())
+        assert l_cfm - l_fm == pytest.approx(floor, rel=0.03)
+
+
+def test_the_mixture_floor_of_one_gaussian_has_a_closed_form():
+    """Data N(m, s^2 I) in d = 2: E[x_1 | x_t] is linear and the floor is d s^2 / (t^2 s^2 + (1 - t)^2)."""
+    from course_utils.data.mixtures import GaussianMixture
+
+    s2 = 0.5
+    one = GaussianMixture(torch.tensor([1.0]), torch.tensor([[1.0, -2.0]]), torch.tensor([s2]))
+    times, floors = flow_matching.mixture_loss_floor(one, n=40_000, n_times=5, seed=1)
+    exact = 2 * s2 / (times**2 * s2 + (1 - times) ** 2)
+    assert torch.allclose(floors, exact, rtol=0.03)
+
+
+def test_ot_pairing_is_the_best_permutation():
+    import itertools
+
+    import ot
+
+    g = torch.Generator().manual_seed(7)
+    x_0, x_1 = torch.randn(6, 2, generator=g, dtype=F64), torch.randn(6, 2, generator=g, dtype=F64) + 1
+    cost = torch.cdist(x_0, x_1) ** 2
+    best = min(itertools.permutations(range(6)), key=lambda p: float(cost[torch.arange(6), list(p)].sum()))
+    assert flow_matching.ot_pairing(x_0, x_1).tolist() == list(best)
+    plan = ot.emd(torch.full((6,), 1 / 6, dtype=F64).numpy(), torch.full((6,), 1 / 6, dtype=F64).numpy(), cost.numpy())
+    c = flow_matching.coupling_cost(x_0, x_1)
+    assert c.ot == pytest.approx(float((plan * cost.numpy()).sum()), rel=1e-9)  # the plan has mass 1/6 per pair
+    assert c.independent == pytest.approx(float(cost.diagonal().mean())) and c.ot <= c.independent
