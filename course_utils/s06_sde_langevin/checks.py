@@ -9,15 +9,18 @@ sign, beta_t where beta_t^2 belongs, ...).
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 
 import torch
+from torch import nn
 
-from ..core.nets import TimeMLP
+from ..core.threads import one_thread
 from ..data.mixtures import GaussianMixture
 from ..grading.compare import (
     Mistake,
-    call_with_grad,
+    call_with_state,
     clone_args,
     expect_close,
     generator,
@@ -31,50 +34,22 @@ from . import langevin, score_matching, sde
 SECTION = "06"
 
 
+def _on_one_thread(check):
+    """Run a check on one torch thread: its tensors are tiny, and on a busy machine the pool costs seconds."""
+
+    @functools.wraps(check)
+    def run(fn) -> None:
+        with one_thread():
+            check(fn)
+
+    return run
+
+
 def _f64(*shape, g, scale=1.0):
     return scale * torch.randn(*shape, generator=g, dtype=torch.float64)
 
 
-def _time_mlp(g: torch.Generator, **kwargs) -> TimeMLP:
-    """A TimeMLP whose weights are drawn from ``g`` (see :func:`~course_utils.grading.compare.seeded_module`)."""
-    return seeded_module(lambda: TimeMLP(**kwargs), g)
-
-
-# --- 6.1 Brownian paths ----------------------------------------------------------------------------
-
-
-def _zero_row(w: torch.Tensor) -> torch.Tensor:
-    return torch.cat([torch.zeros_like(w[:1]), w], dim=0)
-
-
-@register(
-    "6.1", SECTION, "Simulating Brownian paths", 1, "brownian_paths",
-    "start at W_0 = 0 and add one increment sqrt(h) * eps[k] per step (a cumulative sum over the time axis, "
-    "axis 0); return n_steps + 1 rows",
-    reference=sde.brownian_paths,
-)
-def check_brownian_paths(fn) -> None:
-    """Exercise 6.1: compares with :func:`~course_utils.s06_sde_langevin.sde.brownian_paths`."""
-    g = generator(61)
-    for n_steps, n, d, h in ((50, 30, 2, 0.02), (8, 5, 1, 0.25)):
-        eps = _f64(n_steps, n, d, g=g)
-        ref = sde.brownian_paths(eps, h)
-        mistakes = [
-            Mistake(_zero_row((h * eps).cumsum(0)), "h where sqrt(h) belongs: an increment W_{t+h} - W_t has "
-                                                    "variance h, so it is sqrt(h) * eps"),
-            Mistake((math.sqrt(h) * eps).cumsum(0), "start the path at W_0 = 0: return n_steps + 1 rows, the "
-                                                    "first one zero"),
-            Mistake(_zero_row(math.sqrt(h) * eps), "add the increments up: W_{t+h} = W_t + sqrt(h) eps "
-                                                   "is a cumulative sum over time"),
-            Mistake(_zero_row((math.sqrt(h) * eps).cumsum(1)), "sum over time (axis 0), not over the paths"),
-            Mistake(_zero_row((math.sqrt(h) * eps).cumsum(0))[:-1], "return all n_steps + 1 times, from W_0 = 0 "
-                                                                    "to W_{n h}"),
-        ]
-        expect_close(fn(*clone_args(eps), h), ref, what=f"eps of shape {(n_steps, n, d)} and h = {h}",
-                     mistakes=mistakes)
-
-
-# --- 6.2 one Euler-Maruyama step --------------------------------------------------------------------
+# --- 6.1 one Euler-Maruyama step --------------------------------------------------------------------
 
 
 def _em_drift(x, t):
@@ -84,13 +59,19 @@ def _em_drift(x, t):
 
 
 @register(
-    "6.2", SECTION, "One Euler-Maruyama step", 1, "euler_maruyama_step",
-    "X_{t+h} = X_t + h * drift(X_t, t) + sqrt(h) * sigma_t * eps: the drift is evaluated at the current "
-    "point and time, and the noise scales with sqrt(h)",
-    reference=sde.euler_maruyama_step,
+    "6.1", SECTION, "One Euler-Maruyama step", 1, "euler_maruyama_step",
+    "over one step h, the drift moves the point as Euler's method would; the noise is sigma_t times the Brownian "
+    "increment W_{t+h} - W_t: what is that increment's variance?",
+    reference=sde.euler_maruyama_step, kind="warm-up",
+    hints=(
+        "the drift is evaluated at the current point and time (an explicit step) and multiplied by h; "
+        "W_{t+h} - W_t ~ N(0, h I), so it is sqrt(h) * eps, and sigma_t multiplies it as it is (a standard deviation)",
+        "X_{t+h} = X_t + h * drift(X_t, t) + sqrt(h) * sigma_t * eps",
+    ),
 )
+@_on_one_thread
 def check_euler_maruyama_step(fn) -> None:
-    """Exercise 6.2: compares with :func:`~course_utils.s06_sde_langevin.sde.euler_maruyama_step`."""
+    """Exercise 6.1: compares with :func:`~course_utils.s06_sde_langevin.sde.euler_maruyama_step`."""
     g = generator(62)
     x = _f64(40, 2, g=g, scale=1.5)
     eps = _f64(40, 2, g=g)
@@ -115,7 +96,7 @@ def check_euler_maruyama_step(fn) -> None:
                      mistakes=mistakes if sigma_t else mistakes[2:5])
 
 
-# --- 6.3 the score of a Gaussian mixture -----------------------------------------------------------
+# --- 6.2 the score of a Gaussian mixture -----------------------------------------------------------
 
 
 def _mixture_case(seed: int):
@@ -132,13 +113,22 @@ def _score_with(x, means, variances, r):
 
 
 @register(
-    "6.3", SECTION, "The score of a Gaussian mixture", 2, "mixture_score",
-    "grad log p(x) = sum_k r_k(x) (m_k - x) / s_k^2, with the responsibilities r_k(x) = p(k | x) "
-    "(a softmax of log pi_k + log N(x; m_k, s_k^2 I) over k)",
-    reference=sde.mixture_score,
+    "6.2", SECTION, "The score of a Gaussian mixture", 2, "mixture_score",
+    "log p(x) is the log of a sum over the components: differentiate it with the chain rule, and look at what "
+    "weights each component's own score",
+    reference=sde.mixture_score, kind="build",
+    hints=(
+        "write log p(x) = log sum_k exp(a_k(x)) with a_k(x) = log pi_k + log N(x; m_k, s_k^2 I). The gradient of a "
+        "log-sum-exp is sum_k softmax_k(a(x)) grad a_k(x): the softmax is the responsibility r_k(x) = p(k | x)",
+        "grad a_k(x) is the score of component k alone, (m_k - x) / s_k^2; the responsibilities need all of "
+        "a_k, the normalising constant -(d/2) log(2 pi s_k^2) included (it differs between components)",
+        "grad log p(x) = sum_k r_k(x) (m_k - x) / s_k^2, r = softmax_k(log pi_k - (d/2) log(2 pi s_k^2) "
+        "- ||x - m_k||^2 / (2 s_k^2))",
+    ),
 )
+@_on_one_thread
 def check_mixture_score(fn) -> None:
-    """Exercise 6.3: compares with :func:`~course_utils.s06_sde_langevin.sde.mixture_score`."""
+    """Exercise 6.2: compares with :func:`~course_utils.s06_sde_langevin.sde.mixture_score`."""
     x, weights, means, variances = _mixture_case(63)
     mix = GaussianMixture(weights, means, variances)
     ref = mix.score(x)
@@ -171,7 +161,8 @@ def check_mixture_score(fn) -> None:
                  what="a single Gaussian N(m, s^2 I) (the score is -(x - m) / s^2)")
 
 
-# --- 6.4 one Langevin step ------------------------------------------------------------------------
+
+# --- 6.3 find the bug: the Langevin sampler ----------------------------------------------------------
 
 
 _LANGEVIN_TARGET = GaussianMixture(torch.tensor([0.4, 0.6]), torch.tensor([[-1.0, 0.5], [1.5, -0.5]]),
@@ -181,8 +172,10 @@ _LANGEVIN_TARGET = GaussianMixture(torch.tensor([0.4, 0.6]), torch.tensor([[-1.0
 LANGEVIN_CONVENTION = (
     "that is the other convention for the step, X + (eta / 2) grad log p(X) + sqrt(eta) xi (Welling & Teh, Song & "
     "Ermon), a convention slip rather than a wrong chain: it is this notebook's step with eta / 2 in place of eta. "
-    "The notebook (like the slide) writes X + eta grad log p(X) + sqrt(2 eta) xi: the score times the step eta, "
-    "and a noise of variance 2 eta")
+    "The notebook writes the drift as the score times the step eta")
+
+#: The provided (buggy) sampler's noise constant: the slide's "alpha a small constant".
+_SLIDE_ALPHA = 0.01
 
 
 def _langevin_score(x):
@@ -190,44 +183,116 @@ def _langevin_score(x):
     return _LANGEVIN_TARGET.score(x).to(torch.as_tensor(x).dtype)
 
 
+def _sampler_variant(x0, eta, xi, *, noise, drift=1.0, steps=None):
+    """The Langevin loop with a chosen noise scale and drift factor, over ``xi[steps]``."""
+    x = x0.clone()
+    for xi_k in (xi if steps is None else xi[steps]):
+        x = x + drift * eta * _langevin_score(x) + noise * xi_k
+    return x
+
+
 @register(
-    "6.4", SECTION, "One Langevin step", 2, "langevin_step",
-    "X + eta * score(X) + sqrt(2 * eta) * xi: the drift climbs log p, and the noise must match the step "
-    "(its variance is 2 eta)",
-    reference=langevin.langevin_step,
+    "6.3", SECTION, "Find the bug: a Langevin sampler", 2, "langevin_sampler",
+    "run the provided sampler with two different steps eta and look at the size of its noise: which density does "
+    "it sample? Compare with the note on the slides",
+    reference=langevin.langevin_sampler, kind="find-the-bug",
+    hints=(
+        "the sampler follows the slide: its noise scale is a constant, set once, that does not change with the "
+        "step. The drift eta * grad log p is right; a chain whose noise does not match its step samples a "
+        "tempered density p^(eta / alpha), not p",
+        "the noise of each step must have variance 2 eta (matched to the step): replace the slide's constant "
+        "alpha by eta, and nothing else",
+        "x = x + eta * score(x) + math.sqrt(2 * eta) * xi_k for each xi_k in xi; return x",
+    ),
 )
-def check_langevin_step(fn) -> None:
-    """Exercise 6.4: compares with :func:`~course_utils.s06_sde_langevin.langevin.langevin_step`."""
-    g = generator(64)
-    x = _f64(60, 2, g=g, scale=1.5)
-    xi = _f64(60, 2, g=g)
-    s = _langevin_score(x)
-    etas = (0.05, 0.3)
-    outs = [to_plain_tensor(fn(_langevin_score, *clone_args(x), eta, xi.clone())) for eta in etas]
-    if all(o.shape == x.shape for o in outs):
-        noise = [o - x - eta * s for o, eta in zip(outs, etas, strict=True)]
-        refs = [langevin.langevin_step(_langevin_score, x, eta, xi) for eta in etas]
-        wrong = not all(torch.allclose(o, r) for o, r in zip(outs, refs, strict=True))
-        if wrong and torch.allclose(noise[0], noise[1]) and not torch.allclose(noise[0], torch.zeros_like(x)):
-            raise CheckFailed("your noise term does not change with the step eta: the noise must be matched to "
-                              "the step, sqrt(2 * eta) * xi (a fixed noise scale sqrt(2 alpha) samples a tempered "
-                              "density p^(eta/alpha), not p; see the note on the slides)")
-    for eta, out in zip(etas, outs, strict=True):
-        ref = langevin.langevin_step(_langevin_score, x, eta, xi)
+@_on_one_thread
+def check_langevin_sampler(fn) -> None:
+    """Exercise 6.3: compares with :func:`~course_utils.s06_sde_langevin.langevin.langevin_sampler`.
+
+    First one step at two step sizes, to see whether the noise follows the step; then 6 steps from 40 points
+    at two step sizes, against the reference and the provided sampler's behaviour.
+    """
+    g = generator(63)
+    x0 = _f64(40, 2, g=g, scale=1.5)
+    xi = _f64(6, 40, 2, g=g)
+    etas = (0.05 + 0.1 * float(torch.rand(1, generator=g)), 0.3 + 0.2 * float(torch.rand(1, generator=g)))
+    one = [to_plain_tensor(fn(_langevin_score, x0.clone(), eta, xi[:1].clone())) for eta in etas]
+    if all(o.shape == x0.shape for o in one):
+        noise = [o - x0 - eta * _langevin_score(x0) for o, eta in zip(one, etas, strict=True)]
+        refs = [langevin.langevin_sampler(_langevin_score, x0, eta, xi[:1]) for eta in etas]
+        wrong = not all(torch.allclose(o, r) for o, r in zip(one, refs, strict=True))
+        if wrong and torch.allclose(noise[0], noise[1]) and not torch.allclose(noise[0], torch.zeros_like(x0)):
+            raise CheckFailed("this is still the provided function's behaviour: with the drift right, the noise of "
+                              "a step does not change with eta. A noise scale not matched to the step samples a "
+                              "tempered density, not p (see the note on the slides)")
+    for eta in etas:
+        ref = langevin.langevin_sampler(_langevin_score, x0, eta, xi)
         mistakes = [
-            Mistake(x + eta / 2 * s + math.sqrt(eta) * xi, LANGEVIN_CONVENTION),
-            Mistake(x + eta * s + math.sqrt(eta) * xi, "the noise is sqrt(2 * eta) * xi: its variance is twice the "
-                                                       "step"),
-            Mistake(x + eta * s + eta * xi, "h where sqrt(h) belongs: the noise scales with sqrt(2 * eta), not "
-                                            "with eta"),
-            Mistake(x + eta * s + math.sqrt(2) * eta * xi, "h where sqrt(h) belongs: the noise is sqrt(2 * eta) * xi"),
-            Mistake(x + eta * s + 2 * eta * xi, "h where sqrt(h) belongs: the noise is sqrt(2 * eta) * xi"),
-            Mistake(x - eta * s + math.sqrt(2 * eta) * xi, "the score's sign: the drift climbs log p, "
-                                                           "+ eta * grad log p(X)"),
-            Mistake(x + s + math.sqrt(2 * eta) * xi, "multiply the score by the step eta"),
-            Mistake(x + eta * s, "add the noise sqrt(2 * eta) * xi: without it the chain only climbs to a mode"),
+            Mistake(_sampler_variant(x0, eta, xi, noise=math.sqrt(2 * _SLIDE_ALPHA)),
+                    "this is still the provided function's behaviour: its noise does not follow the step eta"),
+            Mistake(_sampler_variant(x0, eta / 2, xi, noise=math.sqrt(eta)), LANGEVIN_CONVENTION),
+            Mistake(_sampler_variant(x0, eta, xi, noise=math.sqrt(eta)), "the noise's variance is twice the step"),
+            Mistake(_sampler_variant(x0, eta, xi, noise=eta), "the noise's standard deviation grows like the square "
+                                                              "root of the step, not like the step"),
+            Mistake(_sampler_variant(x0, eta, xi, noise=2 * eta), "the noise's standard deviation grows like the "
+                                                                  "square root of the step"),
+            Mistake(_sampler_variant(x0, eta, xi, noise=math.sqrt(2 * eta), drift=-1.0),
+                    "the drift's sign: the chain climbs log p"),
+            Mistake(_sampler_variant(x0, eta, xi, noise=0.0), "keep the noise: without it the chain only climbs to a "
+                                                              "mode"),
+            Mistake(_sampler_variant(x0, eta, xi, noise=math.sqrt(2 * eta), steps=slice(1, None)),
+                    "take one step per row of xi: all K of them, the first one included"),
         ]
-        expect_close(out, ref, what=f"60 points of a 2-D mixture and eta = {eta}", mistakes=mistakes)
+        expect_close(fn(_langevin_score, x0.clone(), eta, xi.clone()), ref,
+                     what=f"6 steps from 40 points of a 2-D mixture with eta = {eta:.3f}", mistakes=mistakes)
+    expect_close(fn(_langevin_score, x0.clone(), etas[0], xi[:0].clone()), x0,
+                 what="K = 0 steps (the sampler returns its start)")
+
+
+# --- 6.4 predict the stationary variance of Langevin on a Gaussian -----------------------------------------
+
+
+@register(
+    "6.4", SECTION, "Predict the variance a Langevin chain settles at", 2, "predict_stationary_variance",
+    "on a Gaussian the chain is linear, X' = a X + b + noise: once it is stationary, X' and X have the same "
+    "variance. Write that equation and solve it",
+    reference=langevin.gaussian_stationary_variance, kind="predict",
+    hints=(
+        "with the score -(x - m) / s^2 the step is X' = (1 - eta / s^2) X + eta m / s^2 + sqrt(2 alpha) xi; the "
+        "constant does not change a variance, and the noise is independent of X",
+        "so v = (1 - eta / s^2)^2 v + 2 alpha: solve for v (it exists only while |1 - eta / s^2| < 1)",
+        "v = 2 alpha / (1 - (1 - eta / s^2)^2) = (alpha / eta) s^2 / (1 - eta / (2 s^2))",
+    ),
+)
+@_on_one_thread
+def check_predict_stationary_variance(fn) -> None:
+    """Exercise 6.4: compares with :func:`~course_utils.s06_sde_langevin.langevin.gaussian_stationary_variance`."""
+    g = generator(64)
+    u = torch.rand(4, 3, generator=g, dtype=torch.float64).tolist()
+    cases = [(0.3 + 1.5 * a, (0.05 + 0.4 * b) * 2 * (0.3 + 1.5 * a), c) for a, b, c in u]
+    cases[-1] = (cases[-1][0], 1.5 * cases[-1][0] + 0.3 * cases[-1][0] * u[-1][1], cases[-1][2])  # a large step
+    for k, (var, eta, c) in enumerate(cases):
+        alpha = eta * (1.0 if k == 1 else 0.5 + 1.5 * c)  # one matched chain (alpha = eta), the others not
+        ref = langevin.gaussian_stationary_variance(var, eta, alpha)
+        a = 1 - eta / var
+        mistakes = [
+            Mistake(torch.tensor(alpha / eta * var), "that is the limit of small steps (the tempered Gaussian's "
+                                                     "variance): at a finite step the chain overshoots, which adds "
+                                                     "variance"),
+            Mistake(torch.tensor(var), "that is p's own variance s^2: the chain reaches it only for small matched "
+                                       "steps"),
+            Mistake(torch.tensor(2 * alpha / (1 - a)), "the factor (1 - eta / s^2) multiplies X, so it multiplies "
+                                                        "the variance squared"),
+            Mistake(torch.tensor(alpha / (1 - a**2)), "the noise sqrt(2 alpha) xi has variance 2 alpha"),
+            Mistake(torch.tensor(math.sqrt(2 * alpha) / (1 - a**2)), "the noise sqrt(2 alpha) xi has variance "
+                                                                      "2 alpha (square the standard deviation)"),
+            Mistake(torch.tensor(eta / alpha * var / (1 - eta / (2 * var))), "the temperature is alpha / eta: more "
+                                                                              "noise, more variance"),
+            Mistake(torch.tensor(math.sqrt(ref)), "return the variance, not the standard deviation"),
+        ]
+        expect_close(fn(var, eta, alpha), torch.tensor(ref, dtype=torch.float64),
+                     what=f"s^2 = {var:.3f}, eta = {eta:.3f}, alpha = {alpha:.3f}", mistakes=mistakes,
+                     rtol=1e-4, atol=1e-6)
 
 
 # --- 6.5 score -> velocity on a Gaussian path ----------------------------------------------------------
@@ -235,9 +300,18 @@ def check_langevin_step(fn) -> None:
 
 @register(
     "6.5", SECTION, "Converting a score into a velocity", 2, "score_to_velocity",
-    "u_t(x) = (d_alpha_t / alpha_t) x + (beta_t^2 d_alpha_t / alpha_t - d_beta_t beta_t) score",
-    reference=probability_paths.score_to_velocity,
+    "both the score (Tweedie) and the velocity are written with the posterior mean E[z | x]: solve one for "
+    "E[z | x] and put it into the other",
+    reference=probability_paths.score_to_velocity, kind="build",
+    hints=(
+        "from Tweedie, alpha_t E[z | x] = x + beta_t^2 * score, so x - alpha_t E[z | x] = -beta_t^2 * score; "
+        "substitute both into u_t = d_alpha_t E[z | x] + (d_beta_t / beta_t) (x - alpha_t E[z | x])",
+        "E[z | x] = (x + beta_t^2 score) / alpha_t: the first term gives (d_alpha_t / alpha_t)(x + beta_t^2 score), "
+        "the second - d_beta_t beta_t score. Collect the terms in x and in the score",
+        "u_t(x) = (d_alpha_t / alpha_t) x + (beta_t^2 d_alpha_t / alpha_t - d_beta_t beta_t) score",
+    ),
 )
+@_on_one_thread
 def check_score_to_velocity(fn) -> None:
     """Exercise 6.5: compares with :func:`~course_utils.s05_flow_matching.probability_paths.score_to_velocity`."""
     g = generator(65)
@@ -265,88 +339,129 @@ def check_score_to_velocity(fn) -> None:
         expect_close(got, ref, what=f"the {name} path at 40 times in (0.05, 0.95)", mistakes=mistakes)
 
 
-# --- 6.6 the drift of the SDE with the path's marginals ---------------------------------------------
+
+# --- 6.6 one step of weighted denoising score matching --------------------------------------------------
+
+_LR_DSM = 0.05
 
 
-@register(
-    "6.6", SECTION, "The drift of an SDE that follows p_t", 1, "sde_drift",
-    "Theorem 2: add (sigma_t^2 / 2) times the score to the velocity",
-    reference=sde.sde_drift,
-)
-def check_sde_drift(fn) -> None:
-    """Exercise 6.6: compares with :func:`~course_utils.s06_sde_langevin.sde.sde_drift`."""
-    g = generator(66)
-    v, score = _f64(30, 2, g=g), _f64(30, 2, g=g, scale=3.0)
-    sigma = 0.3 + 1.4 * torch.rand(30, 1, generator=g, dtype=torch.float64)
-    for sigma_t, what in ((sigma, "sigma_t of shape (30, 1)"), (0.8, "sigma_t = 0.8")):
-        ref = sde.sde_drift(v, score, sigma_t)
-        mistakes = [
-            Mistake(v + 0.5 * sigma_t * score, "the score is weighted by sigma_t^2 / 2 (the variance), "
-                                               "not sigma_t / 2"),
-            Mistake(v + sigma_t**2 * score, "keep the 1/2: sigma_t^2 / 2 times the score"),
-            Mistake(v - 0.5 * sigma_t**2 * score, "plus the score: the SDE's noise spreads the particles, and the "
-                                                  "score term pulls them back up the density"),
-            Mistake(v + sigma_t * score, "the weight is sigma_t^2 / 2"),
-            Mistake(0.5 * sigma_t**2 * score, "add the velocity u_t(x): the drift is u_t + (sigma_t^2 / 2) score"),
-        ]
-        expect_close(fn(*clone_args(v, score), sigma_t.clone() if torch.is_tensor(sigma_t) else sigma_t), ref,
-                     what=what, mistakes=mistakes)
+class _TinyScoreNet(nn.Module):
+    """A float64 score network s(x (n, 2), t (n, 1)) -> (n, 2): an MLP on [x, t, cos(pi t)], 12 tanh units."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 12), nn.Tanh(), nn.Linear(12, 2)).double()
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        t = torch.as_tensor(t, dtype=x.dtype).reshape(-1, 1).expand(x.shape[0], 1)
+        return 3.0 * self.net(torch.cat([x, t, torch.cos(math.pi * t)], dim=1))
 
 
-# --- 6.7 denoising score matching -------------------------------------------------------------------
-
-
-def _dsm_case(seed: int):
+def _dsm_case(seed: int, path: str):
+    """A tiny float64 score network seeded by the hidden seed, a batch on ``path``, and leftover gradients."""
     g = generator(seed)
-    n = 64
+    n = 48
     z = _f64(n, 2, g=g, scale=1.5)
     eps = _f64(n, 2, g=g)
-    t = 0.05 + 0.9 * torch.rand(n, 1, generator=g, dtype=torch.float64)
-    model = _time_mlp(g, dim=2, width=16, depth=1, time_dim=8)
+    t = 0.08 + 0.84 * torch.rand(n, 1, generator=g, dtype=torch.float64)
+    model = seeded_module(_TinyScoreNet, g)
+    model._leftover = [0.5 * torch.randn(p.shape, generator=g, dtype=torch.float64) for p in model.parameters()]
+    s = probability_paths.gaussian_path(path)
+    return model, z, t, eps, s.alpha(t), s.beta(t)
+
+
+def _fresh_dsm(model):
+    """A copy of the network with its leftover gradients in place, and a plain SGD optimiser (no momentum)."""
+    model = copy.deepcopy(model)
+    for p, grad in zip(model.parameters(), model._leftover, strict=True):
+        p.grad = grad.clone()
+    return model, torch.optim.SGD(model.parameters(), lr=_LR_DSM)
+
+
+def _flat(state) -> torch.Tensor:
+    return torch.cat([to_plain_tensor(v).flatten() for v in state.values()])
+
+
+def _dsm_variant(model, z, t, eps, a, b, *, weight, zero=True, steps=1, reduce="mean", sign=1.0, at_data=False):
+    """A DSM step with one realistic bug; returns the flat parameters after it."""
+    net, opt = _fresh_dsm(model)
+    x = z if at_data else a * z + b * eps
+    per = ((net(x, t) + sign * eps / b) ** 2).sum(-1) * weight.reshape(-1)
+    loss = per.mean() if reduce == "mean" else per.sum()
+    if zero:
+        opt.zero_grad()
+    loss.backward()
+    for _ in range(steps):
+        opt.step()
     with torch.no_grad():
-        model.net[-1].weight.mul_(20.0)  # a score of the size of eps / beta_t, so that each slip shows
-    return model, z, t, eps
+        return _flat(net.state_dict())
 
 
 @register(
-    "6.7", SECTION, "The denoising score matching loss", 2, "dsm_loss",
-    "x = alpha_t z + beta_t eps; the conditional score there is -eps / beta_t; average "
-    "||score_model(x, t) + eps / beta_t||^2 (summed over coordinates) over the batch",
-    reference=score_matching.dsm_loss,
+    "6.6", SECTION, "One step of weighted denoising score matching", 3, "dsm_step",
+    "one optimisation step: the loss of the slide at the noisy points, each sample weighted by the lambda_t "
+    "chosen above, then the usual three optimiser calls",
+    reference=score_matching.dsm_step, kind="training-step",
+    hints=(
+        "form x = alpha_t z + beta_t eps; the target is the conditional score there, -eps / beta_t; weight each "
+        "sample's squared error (summed over coordinates) by lambda_t = beta_t^2 / alpha_t^2 and average over "
+        "the batch",
+        "zero the optimiser's gradients first (the network may hold gradients from an earlier step), then "
+        "backward, then ONE optimizer.step(); return the loss as a float",
+        "x = alpha_t * z + beta_t * eps; loss = (beta_t**2 / alpha_t**2 * ((score_model(x, t) + eps / beta_t)**2)"
+        ".sum(-1, keepdim=True)).mean(); optimizer.zero_grad(); loss.backward(); optimizer.step(); "
+        "return loss.item()",
+    ),
 )
-def check_dsm_loss(fn) -> None:
-    """Exercise 6.7: compares with :func:`~course_utils.s06_sde_langevin.score_matching.dsm_loss`."""
-    model, z, t, eps = _dsm_case(67)
-    s = probability_paths.gaussian_path("linear")
-    a, b = s.alpha(t), s.beta(t)
-    ref = score_matching.dsm_loss(model, z, t, eps, a, b)
-    with torch.no_grad():
-        x = a * z + b * eps
-        sx = model(x, t)
-        sq = lambda r: (r**2).sum(-1).mean()  # noqa: E731
+@_on_one_thread
+def check_dsm_step(fn) -> None:
+    """Exercise 6.6: compares with :func:`~course_utils.s06_sde_langevin.score_matching.dsm_step`.
+
+    Runs the student's step and the reference on identical copies of a tiny seeded network (float64) with
+    plain SGD (lr 0.05, no momentum: a parameter's change is exactly -lr times its gradient), whose
+    parameters hold gradients left over from an earlier step, on the linear and the cosine path; compares
+    every parameter and the returned loss, and names the bug with :func:`_dsm_variant`.
+    """
+    for seed, path in ((66, "linear"), (660, "cosine")):
+        model, z, t, eps, a, b = _dsm_case(seed, path)
+        ref_net, ref_opt = _fresh_dsm(model)
+        ref_loss = score_matching.dsm_step(ref_net, ref_opt, *clone_args(z, t, eps, a, b))
+        ref = _flat(ref_net.state_dict())
+        net, opt = _fresh_dsm(model)
+        value, after = call_with_state(fn, net, opt, *clone_args(z, t, eps, a, b))
+        if not isinstance(after[0], dict):
+            raise CheckFailed("the network could not be read back after your step")
+        got = _flat(after[0])
+        lam = b**2 / a**2
+        one = torch.ones_like(t)
+
+        case = (model, z, t, eps, a, b)
+
+        def variant(case=case, lam=lam, **bug):
+            return _dsm_variant(*case, **{"weight": lam, **bug})
+
         mistakes = [
-            Mistake(sq(sx + eps), "beta_t where beta_t^2 belongs: the conditional score is -(x - alpha_t z) / "
-                                  "beta_t^2 = -eps / beta_t"),
-            Mistake(sq(sx + eps / b**2), "x - alpha_t z = beta_t eps, so the conditional score -(x - alpha_t z) / "
-                                         "beta_t^2 is -eps / beta_t: one power of beta_t cancels"),
-            Mistake(sq(sx - eps / b), "the sign: the conditional score is -eps / beta_t, so the loss is "
-                                      "||s + eps / beta_t||^2"),
-            Mistake(((sx + eps / b) ** 2).mean(), "the squared norm sums over the coordinates; only the batch "
-                                                  "is averaged"),
-            Mistake(((sx + eps / b) ** 2).sum(-1).sum(), "average over the batch, do not sum"),
-            Mistake(sq(b * sx + eps), "that is the loss weighted by beta_t^2 (noise prediction); the slide's "
-                                      "loss has no weight"),
-            Mistake(sq(model(z, t) + eps / b), "evaluate the network at the noisy point x = alpha_t z + beta_t eps, "
-                                               "not at the data z"),
-            Mistake(sq(model(z + b * eps, t) + eps / b), "x = alpha_t z + beta_t eps: you left out alpha_t"),
+            Mistake(_flat(model.state_dict()), "the network did not move: take one optimiser step "
+                                                "(optimizer.step()) after loss.backward()"),
+            Mistake(variant(weight=one), "that is the slide's unweighted loss: weight each sample by the lambda_t "
+                                         "chosen in the notebook"),
+            Mistake(variant(weight=a**2 / b**2), "the weight is upside down: lambda_t = beta_t^2 / alpha_t^2, small "
+                                                  "near the data where the target eps / beta_t is large"),
+            Mistake(variant(weight=b**2), "that is the weight beta_t^2 (noise prediction); this notebook uses "
+                                          "lambda_t = beta_t^2 / alpha_t^2"),
+            Mistake(variant(weight=b / a), "lambda_t = beta_t^2 / alpha_t^2 (squared)"),
+            Mistake(variant(zero=False), "the step also applied gradients left over from before: call "
+                                         "optimizer.zero_grad() before loss.backward()"),
+            Mistake(variant(steps=2), "one optimiser step per call: optimizer.step() ran twice"),
+            Mistake(variant(reduce="sum"), "average the weighted errors over the batch, do not sum"),
+            Mistake(variant(sign=-1.0), "the target is the conditional score -eps / beta_t: the error is "
+                                        "s(x, t) + eps / beta_t"),
+            Mistake(variant(at_data=True), "evaluate the network at the noisy point x = alpha_t z + beta_t eps, not "
+                                           "at the data z"),
         ]
-    value, grads = call_with_grad(fn, model, *clone_args(z, t, eps, a, b), wrt=(0,))
-    if grads is None or all(gr is None for gr in grads[0]):
-        raise CheckFailed("no gradient reaches the network's parameters: compute the loss with torch operations "
-                          "on score_model's output (no .item(), .detach() or numpy), or it cannot train")
-    expect_close(value, ref.detach(), what="a batch of 64 points of the linear path and a small network",
-                 mistakes=mistakes, rtol=1e-4, atol=1e-6)
-    cosine = probability_paths.gaussian_path("cosine")
-    expect_close(fn(model, *clone_args(z, t, eps), cosine.alpha(t), cosine.beta(t)),
-                 score_matching.dsm_loss(model, z, t, eps, cosine.alpha(t), cosine.beta(t)).detach(),
-                 what="the same batch on the cosine path", rtol=1e-4, atol=1e-6)
+        what = f"a tiny seeded network with plain SGD (lr {_LR_DSM}) on the {path} path"
+        expect_close(got, ref, what=f"{what}: the parameters after the step", mistakes=mistakes)
+        if isinstance(value, torch.Tensor) and value.requires_grad:
+            value = value.detach()
+        expect_close(value, torch.tensor(ref_loss, dtype=torch.float64),
+                     what=f"{what}: the returned loss (the weighted loss before the step)", rtol=1e-5, atol=1e-8)

@@ -6,15 +6,19 @@ The drift climbs the log-density, the noise keeps the chain from collapsing onto
 :math:`\eta \to 0` and the number of steps grows, :math:`X_i` is distributed as p.
 
 **The noise must match the step.** The slide writes the noise as :math:`\sqrt{2\alpha}\,\varepsilon_i`
-with a separate constant :math:`\alpha`. With :math:`\alpha \ne \eta` the chain is the Langevin chain of
-step :math:`\eta` for the tempered density :math:`p^{\eta/\alpha}` (temperature :math:`T = \alpha/\eta`),
-since :math:`\eta \nabla \log p = \alpha \nabla \log p^{\eta/\alpha}`: it samples
-:math:`p^{\eta/\alpha}` (normalised), not p. :func:`langevin_step` takes ``alpha`` for that reason and
-defaults to the matched :math:`\alpha = \eta`.
+with a separate constant :math:`\alpha`. With :math:`\alpha \ne \eta` the chain is the matched Langevin
+chain of step :math:`\alpha` (drift :math:`\alpha\,\nabla\log q`, noise :math:`\sqrt{2\alpha}\,\xi`) for the
+tempered density :math:`q = p^{\eta/\alpha}` (temperature :math:`T = \alpha/\eta`), since
+:math:`\eta \nabla \log p = \alpha \nabla \log p^{\eta/\alpha}`: it samples :math:`p^{\eta/\alpha}`
+(normalised), not p. :func:`langevin_step` takes ``alpha`` for that reason and defaults to the matched
+:math:`\alpha = \eta`. (The step is :math:`\eta` throughout, the noise constant :math:`\alpha`: the lecture's
+:math:`\varepsilon` for the step is kept for noise here.)
 
 **The step must be small.** For a Gaussian :math:`\mathcal N(m, s^2)` the chain is linear and its
 stationary law is known exactly (:func:`gaussian_stationary_variance`): the variance is inflated by
-:math:`1/(1 - \eta/(2s^2))`, and for :math:`\eta \ge 2 s^2` the chain diverges.
+:math:`1/(1 - \eta/(2s^2))`, and for :math:`\eta \ge 2 s^2` the chain diverges. The bias starts long
+before the divergence: on the lecture's two-Gaussian mixture, the narrow mode's share of the chains falls
+from its weight 0.3 as the step grows well below :math:`2 s^2` (:func:`mode_share`).
 
 Taught in notebook ``06_sde_langevin``.
 
@@ -38,7 +42,9 @@ __all__ = [
     "gaussian_stationary_variance",
     "langevin_chain",
     "langevin_step",
+    "langevin_sampler",
     "max_stable_step",
+    "mode_share",
     "tempered_marginal",
     "temperature",
     "two_gaussians",
@@ -70,13 +76,43 @@ def langevin_step(score: Score, x: Tensor, eta: float, xi: Tensor, alpha: float 
         eta: the step size, > 0.
         xi: standard normal noise, shape (n, d).
         alpha: the noise scale; leave None for the matched chain that samples p.
-
-    Graded in exercise 6.4 (notebook ``06_sde_langevin``).
     """
     alpha = _check_step(eta, alpha)
     x = as_tensor(x, "x")
     check_same_shape(x, xi, "x", "xi")
     return x + eta * score(x) + math.sqrt(2 * alpha) * xi
+
+
+def langevin_sampler(score: Score, x0: Tensor, eta: float, xi: Tensor) -> Tensor:
+    r"""K = len(xi) matched Langevin steps from ``x0``.
+
+    .. math:: X_{i+1} = X_i + \eta\,\nabla\log p(X_i) + \sqrt{2\eta}\,\xi_i, \qquad i = 0, \dots, K - 1.
+
+    The sampler of the slide "Score function - example Langevin dynamics" with its slip corrected: the
+    noise's variance is :math:`2\eta`, tied to the step (the slide's separate constant :math:`\alpha` samples
+    the tempered :math:`p^{\eta/\alpha}`).
+
+    Args:
+        score: ``score(x (n, d)) -> (n, d)``, the gradient of log p.
+        x0: the starting points, shape (n, d).
+        eta: the step, > 0.
+        xi: the standard normal noise of every step, shape (K, n, d).
+
+    Returns:
+        :math:`X_K`, shape (n, d) (``x0`` itself when K = 0).
+
+    Graded in exercise 6.3 (notebook ``06_sde_langevin``).
+    """
+    _check_step(eta, None)
+    x = as_tensor(x0, "x0")
+    xi = as_tensor(xi, "xi", x.dtype)
+    if xi.ndim != 3 or xi.shape[1:] != x.shape:
+        raise ValueError(f"xi must have shape (K, *x0.shape) = (K, {', '.join(map(str, x.shape))}), "
+                         f"got {tuple(xi.shape)}")
+    noise_scale = math.sqrt(2 * eta)
+    for xi_k in xi:
+        x = x + eta * score(x) + noise_scale * xi_k
+    return x
 
 
 @torch.no_grad()
@@ -113,6 +149,13 @@ def gaussian_stationary_variance(var: float, eta: float, alpha: float | None = N
 
     (:math:`s^2` when :math:`\alpha = \eta \to 0`; :math:`T s^2`, the tempered Gaussian, when only
     :math:`\eta \to 0`). Raises ValueError when :math:`\eta \ge 2 s^2`: the chain then diverges.
+
+    Args:
+        var: the target's variance :math:`s^2`, > 0.
+        eta: the step, in (0, 2 s^2).
+        alpha: the noise constant (None: matched, :math:`\alpha = \eta`).
+
+    Graded in exercise 6.4 (notebook ``06_sde_langevin``).
     """
     alpha = _check_step(eta, alpha)
     if not var > 0:
@@ -134,6 +177,19 @@ def two_gaussians() -> GaussianMixture:
     """
     return GaussianMixture(torch.tensor([0.3, 0.7]), torch.tensor([[-1.2, -0.6], [1.2, 0.6]]),
                            torch.tensor([0.3, 0.45]))
+
+
+def mode_share(mixture: GaussianMixture, x: Tensor, k: int) -> float:
+    """The share of the points x (n, d) that component k of ``mixture`` is most responsible for.
+
+    A simple way to read how much mass a sampler puts in each mode: 0.3 for the narrow mode of
+    :func:`two_gaussians` on exact samples (up to the few points where the modes overlap).
+    """
+    x = as_tensor(x, "x", torch.float64)
+    if not 0 <= k < len(mixture.weights):
+        raise ValueError(f"k must index a component (0 .. {len(mixture.weights) - 1}), got {k}")
+    r = mixture.responsibilities(x)
+    return float((r.argmax(1) == k).double().mean())
 
 
 def tempered_marginal(mixture: GaussianMixture, power: float, axis: Tensor, other: Tensor,

@@ -47,9 +47,12 @@ __all__ = [
     "ScoreRun",
     "dsm_loss",
     "dsm_loss_floor",
+    "dsm_step",
+    "late_share",
     "dsm_target",
     "flow_matching_weight",
     "sample_sde",
+    "score_errors",
     "score_from_velocity",
     "train_score_model",
     "vanishing_sigma",
@@ -78,8 +81,6 @@ def dsm_loss(score_model: Callable[[Tensor, Tensor], Tensor], z, t, eps, alpha_t
 
     Returns:
         A scalar: the squared norm sums over coordinates, the mean runs over the batch.
-
-    Graded in exercise 6.7 (notebook ``06_sde_langevin``).
     """
     z, eps = as_tensor(z, "z"), as_tensor(eps, "eps")
     check_same_shape(z, eps, "z", "eps")
@@ -90,6 +91,71 @@ def dsm_loss(score_model: Callable[[Tensor, Tensor], Tensor], z, t, eps, alpha_t
     if weight is not None:
         per_sample = as_tensor(weight, "weight", per_sample.dtype).reshape(-1) * per_sample
     return per_sample.mean()
+
+
+def dsm_step(score_model: nn.Module, optimizer: torch.optim.Optimizer, z, t, eps, alpha_t, beta_t) -> float:
+    r"""One optimisation step of weighted denoising score matching (the slide's training loop, one iteration).
+
+    The loss is the batch mean of :math:`\lambda_t \|s_\theta(\alpha_t z + \beta_t\varepsilon, t)
+    + \varepsilon/\beta_t\|^2` with :math:`\lambda_t = \beta_t^2/\alpha_t^2` (:func:`flow_matching_weight`,
+    written here from the given coefficients so that any Gaussian path works); the optimiser's gradients are
+    zeroed first, then one backward pass and one ``optimizer.step()``.
+
+    Args:
+        score_model: ``s(x (n, d), t (n, 1)) -> (n, d)``, the parameters ``optimizer`` updates.
+        optimizer: a torch optimiser over ``score_model``'s parameters.
+        z, eps: data and noise, shape (n, d); t, alpha_t, beta_t: shape (n, 1), alpha_t > 0 and beta_t > 0.
+
+    Returns:
+        The weighted loss before the step, a float.
+
+    Graded in exercise 6.6 (notebook ``06_sde_langevin``).
+    """
+    alpha_t, beta_t = as_tensor(alpha_t, "alpha_t"), as_tensor(beta_t, "beta_t")
+    if bool((alpha_t <= 0).any()):
+        raise ValueError("alpha_t must be > 0: the weight beta_t^2 / alpha_t^2 is infinite at t = 0")
+    optimizer.zero_grad()
+    x = alpha_t * z + beta_t * eps
+    per_sample = ((score_model(x, t) + eps / beta_t) ** 2).sum(-1)
+    loss = ((beta_t / alpha_t) ** 2).reshape(-1).mul(per_sample).mean()
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+@dataclass(frozen=True)
+class LateShare:
+    """How much of a DSM loss comes from the times t > t_late, and from a handful of samples.
+
+    Attributes:
+        loss: the late samples' share of the batch loss, in [0, 1].
+        top: the share of the batch loss carried by its largest 1% of per-sample terms.
+        times: the fraction of the batch with t > t_late.
+    """
+
+    loss: float
+    top: float
+    times: float
+
+
+@torch.no_grad()
+def late_share(score_model: nn.Module, z, t, eps, alpha_t, beta_t, weight=None, t_late: float = 0.9) -> LateShare:
+    r"""The share of the times :math:`t > t_{late}` (nearest the data) in a DSM loss on a batch.
+
+    With the slide's unweighted loss the target :math:`-\varepsilon/\beta_t` has size :math:`\sqrt d/\beta_t`,
+    so the few samples near t = 1 carry most of the loss, and the largest 1% of the terms a large part of it:
+    the loss (and its gradient) then follow whichever samples landed nearest t = 1. A weight :math:`\lambda_t`
+    (``weight``, shape (n, 1)) rebalances the times.
+    """
+    late = as_tensor(t, "t").reshape(-1) > t_late
+    x = alpha_t * z + beta_t * eps
+    per_sample = ((score_model(x, t) + eps / beta_t) ** 2).sum(-1)
+    if weight is not None:
+        per_sample = as_tensor(weight, "weight", per_sample.dtype).reshape(-1) * per_sample
+    total = per_sample.sum()
+    k = max(1, -(-len(per_sample) // 100))
+    return LateShare(float(per_sample[late].sum() / total), float(per_sample.topk(k).values.sum() / total),
+                     float(late.double().mean()))
 
 
 def dsm_loss_floor(mixture: GaussianMixture, times, n: int = 4000, seed: int = 0,
@@ -179,7 +245,8 @@ class ScoreRun:
 def train_score_model(sample_data: Callable[[int], Tensor], steps: int = 3000, batch: int = 256, lr: float = 2e-3,
                       final_lr: float = 3e-4, final_fraction: float = 0.2, width: int = 128, depth: int = 3,
                       seed: int = 0, path: str | probability_paths.GaussianPath = "linear", progress: bool = True,
-                      max_seconds: float | None = None, desc: str = "score matching") -> ScoreRun:
+                      max_seconds: float | None = None, desc: str = "score matching",
+                      weighted: bool = True) -> ScoreRun:
     r"""Train a :class:`ScoreNet` by denoising score matching with :func:`course_utils.core.fit.fit`.
 
     Each step (the slide's algorithm): draw z from the data, :math:`t \sim U` on :data:`T_RANGE`,
@@ -194,6 +261,7 @@ def train_score_model(sample_data: Callable[[int], Tensor], steps: int = 3000, b
         steps, batch: Adam updates in all, batch size; lr, final_lr: the two learning rates.
         width, depth: the network's size; seed: fixes the initial weights and the draws of t and eps.
         max_seconds: a time budget for the whole run (split between the two phases like the steps).
+        weighted: False trains on the slide's unweighted loss instead (to show why the weight is there).
     """
     if not 0 <= final_fraction < 1:
         raise ValueError(f"final_fraction must be in [0, 1), got {final_fraction}")
@@ -206,7 +274,7 @@ def train_score_model(sample_data: Callable[[int], Tensor], steps: int = 3000, b
     def loss_fn(m: ScoreNet, z: Tensor) -> Tensor:
         t = lo + (hi - lo) * torch.rand(len(z), 1, generator=g, dtype=z.dtype)
         eps = torch.randn(z.shape, generator=g, dtype=z.dtype)
-        return dsm_loss(m, z, t, eps, s.alpha(t), s.beta(t), weight=flow_matching_weight(t, s))
+        return dsm_loss(m, z, t, eps, s.alpha(t), s.beta(t), weight=flow_matching_weight(t, s) if weighted else None)
 
     final = int(round(final_fraction * steps))
     phases = [(steps - final, lr, desc), (final, final_lr, f"{desc} (lr {final_lr:g})")]
@@ -221,6 +289,22 @@ def train_score_model(sample_data: Callable[[int], Tensor], steps: int = 3000, b
                               desc=label, max_seconds=budget))
     model.eval()
     return ScoreRun(model, torch.cat(losses), time.perf_counter() - start)
+
+
+@torch.no_grad()
+def score_errors(model: nn.Module, exact: MixturePath, times, n: int = 1000, seed: int = 0) -> Tensor:
+    r"""The relative error :math:`E\|s_\theta - \nabla\log p_t\| / E\|\nabla\log p_t\|` at each time, on n
+    samples of the exact :math:`p_t` (float64, shape (len(times),)). 0 is perfect; 1 is as bad as the zero field.
+    """
+    g = torch.Generator().manual_seed(seed)
+    errors = []
+    with one_thread():
+        for t in as_tensor(times, "times", torch.float64).reshape(-1).tolist():
+            x = exact.marginal(t).sample(n, g)
+            learned = model(x.float(), torch.full((n, 1), t)).double()
+            true = exact.score(x, t)
+            errors.append((learned - true).norm(dim=1).mean() / true.norm(dim=1).mean())
+    return torch.stack(errors)
 
 
 def vanishing_sigma(scale: float, path: str | probability_paths.GaussianPath = "linear") -> Callable[[float], float]:

@@ -18,10 +18,10 @@ with a drift :math:`v_t` (a vector field, as in :mod:`course_utils.core.ode`), a
   .. math:: dX_t = \Big[u_t(X_t) + \frac{\sigma_t^2}{2} \nabla \log p_t(X_t)\Big] dt + \sigma_t\,dW_t,
             \qquad X_0 \sim p_0
 
-  has the same marginals :math:`X_t \sim p_t` (:func:`sde_drift`). Run backwards in time (data to noise)
-  the drift becomes :math:`u_t - \frac{\sigma_t^2}{2}\nabla\log p_t`. :class:`MixturePath` gives the exact
-  :math:`u_t` and :math:`\nabla \log p_t` of Gaussian-mixture data, and :func:`three_dynamics` runs the
-  noising SDE, the generative SDE and the probability-flow ODE side by side.
+  has the same marginals :math:`X_t \sim p_t` (:func:`sde_drift`; :meth:`MixturePath.broken_drift` breaks
+  it). Run backwards in time (data to noise) the drift becomes :math:`u_t - \frac{\sigma_t^2}{2}\nabla\log p_t`.
+  :class:`MixturePath` gives the exact :math:`u_t` and :math:`\nabla \log p_t` of Gaussian-mixture data, and
+  :func:`three_dynamics` runs the noising SDE, the generative SDE and the probability-flow ODE side by side.
 
 Taught in notebook ``06_sde_langevin``.
 
@@ -52,6 +52,8 @@ __all__ = [
     "MixtureScore",
     "brownian_motion",
     "brownian_paths",
+    "closest_approach",
+    "crossing_pairs",
     "euler_maruyama",
     "euler_maruyama_step",
     "mixture_score",
@@ -89,7 +91,7 @@ def brownian_paths(eps, h: float) -> Tensor:
     Returns:
         W at times 0, h, ..., n_steps h: shape (n_steps + 1, n, d), the first row zero.
 
-    Graded in exercise 6.1 (notebook ``06_sde_langevin``).
+    It is the Euler-Maruyama scheme (:func:`euler_maruyama_step`) for :math:`dX = dW` (drift 0, sigma 1).
     """
     eps = as_tensor(eps, "eps")
     if eps.ndim != 3:
@@ -138,7 +140,7 @@ def euler_maruyama_step(v: VectorField, x: Tensor, t: float, h: float, sigma_t: 
         sigma_t: the diffusion coefficient at t, >= 0.
         eps: standard normal noise, shape (n, d).
 
-    Graded in exercise 6.2 (notebook ``06_sde_langevin``).
+    Graded in exercise 6.1 (notebook ``06_sde_langevin``).
     """
     check_same_shape(x, eps, "x", "eps")
     if not sigma_t >= 0:
@@ -224,8 +226,6 @@ def sde_drift(velocity, score, sigma_t) -> Tensor:
     r"""The drift of Theorem 2: :math:`u_t(x) + \frac{\sigma_t^2}{2}\nabla\log p_t(x)`.
 
     velocity, score: shape (n, d); sigma_t: a number or a tensor broadcasting against them, (n, 1).
-
-    Graded in exercise 6.6 (notebook ``06_sde_langevin``).
     """
     velocity, score = as_tensor(velocity, "velocity"), as_tensor(score, "score")
     check_same_shape(velocity, score, "velocity", "score")
@@ -273,7 +273,7 @@ class MixtureScore:
 def mixture_score(x: Tensor, weights, means, variances) -> Tensor:
     """The score of a Gaussian mixture at x (n, d): :class:`MixtureScore` built and called once. Shape (n, d).
 
-    Graded in exercise 6.3 (notebook ``06_sde_langevin``).
+    Graded in exercise 6.2 (notebook ``06_sde_langevin``).
     """
     return MixtureScore(weights, means, variances, x.dtype)(x)
 
@@ -340,6 +340,71 @@ class MixturePath:
             return sde_drift(u, direction * s, _sigma_at(sigma, float(t[0])))
 
         return v
+
+    def broken_drift(self, sigma: Sigma, score_factor: float) -> VectorField:
+        r"""A deliberately wrong drift, :math:`u_t + \text{score\_factor}\cdot\frac{\sigma_t^2}{2}\nabla\log p_t`.
+
+        ``score_factor = 0`` drops the score term, ``-1`` flips its sign (run forwards in t, as the
+        generative SDE). Only ``score_factor = 1`` keeps the marginals :math:`p_t` (Theorem 2); the notebook's
+        "break it" rows show what the others do.
+        """
+
+        def v(x: Tensor, t: Tensor) -> Tensor:
+            u, s = self.fields(x, t)
+            return sde_drift(u, score_factor * s, _sigma_at(sigma, float(t[0])))
+
+        return v
+
+
+# --- do the ODE's paths cross? ----------------------------------------------------------------------
+
+
+def _orient(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
+    """The sign of the cross product (b - a) x (c - a), broadcast over leading axes; points (..., 2)."""
+    return torch.sign((b[..., 0] - a[..., 0]) * (c[..., 1] - a[..., 1])
+                      - (b[..., 1] - a[..., 1]) * (c[..., 0] - a[..., 0]))
+
+
+def crossing_pairs(paths: Tensor) -> int:
+    r"""How many pairs of 2-D trajectories cross as curves in the plane (ignoring time).
+
+    Two polylines cross when a segment of one properly intersects a segment of the other (the end
+    points of each segment lie strictly on opposite sides of the other's line). An ODE's trajectories never
+    meet at the same (t, x) (the flow is a bijection at each t), but their curves in the plane may cross
+    at different times: the velocity field changes with t.
+
+    Args:
+        paths: positions on a time grid, shape (n_steps + 1, n, 2).
+
+    Returns:
+        The number of crossing pairs among the n (n - 1) / 2.
+    """
+    paths = as_tensor(paths, "paths", torch.float64)
+    if paths.ndim != 3 or paths.shape[2] != 2:
+        raise ValueError(f"paths must have shape (n_steps + 1, n, 2), got {tuple(paths.shape)}")
+    seg_a, seg_b = paths[:-1].transpose(0, 1), paths[1:].transpose(0, 1)        # (n, S, 2) each
+    count = 0
+    with one_thread():
+        for i in range(paths.shape[1] - 1):
+            a0, a1 = seg_a[i][None, :, None], seg_b[i][None, :, None]           # (1, S, 1, 2)
+            b0, b1 = seg_a[i + 1:, None], seg_b[i + 1:, None]                   # (m, 1, S, 2)
+            hits = ((_orient(a0, a1, b0) * _orient(a0, a1, b1) < 0)
+                    & (_orient(b0, b1, a0) * _orient(b0, b1, a1) < 0))          # (m, S, S)
+            count += int(hits.flatten(1).any(1).sum())
+    return count
+
+
+def closest_approach(paths: Tensor) -> float:
+    r"""The smallest distance between two trajectories at the same time: :math:`\min_{t, i \ne j}\|x_i(t) - x_j(t)\|`.
+
+    paths: shape (n_steps + 1, n, d). Positive when no two trajectories ever meet at the same (t, x).
+    """
+    paths = as_tensor(paths, "paths", torch.float64)
+    if paths.ndim != 3 or paths.shape[1] < 2:
+        raise ValueError(f"paths must have shape (n_steps + 1, n >= 2, d), got {tuple(paths.shape)}")
+    dist = torch.cdist(paths, paths)                                            # (T, n, n)
+    eye = torch.eye(paths.shape[1], dtype=torch.bool).expand_as(dist)
+    return float(dist.masked_fill(eye, float("inf")).min())
 
 
 @dataclass(frozen=True)

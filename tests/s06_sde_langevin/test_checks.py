@@ -23,59 +23,22 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py: s
 
 def test_section_06_exercises():
     assert [(e.id, e.function, e.points) for e in exercises("06")] == [
-        ("6.1", "brownian_paths", 1),
-        ("6.2", "euler_maruyama_step", 1),
-        ("6.3", "mixture_score", 2),
-        ("6.4", "langevin_step", 2),
+        ("6.1", "euler_maruyama_step", 1),
+        ("6.2", "mixture_score", 2),
+        ("6.3", "langevin_sampler", 2),
+        ("6.4", "predict_stationary_variance", 2),
         ("6.5", "score_to_velocity", 2),
-        ("6.6", "sde_drift", 1),
-        ("6.7", "dsm_loss", 2),
+        ("6.6", "dsm_step", 3),
     ]
-    assert all(e.hint for e in exercises("06"))
+    assert all(e.hint and len(e.hints) >= 2 for e in exercises("06"))
+    kinds = {e.id: e.kind for e in exercises("06")}
+    assert kinds == {"6.1": "warm-up", "6.2": "build", "6.3": "find-the-bug", "6.4": "predict", "6.5": "build",
+                     "6.6": "training-step"}
+    points = {e.id: e.points for e in exercises("06")}
+    assert sum(p for i, p in points.items() if kinds[i] != "warm-up") >= 0.5 * sum(points.values())
 
 
-# --- 6.1 Brownian paths ---------------------------------------------------------------------------
-
-
-def bm_loop(eps, h):
-    w = [torch.zeros_like(eps[0])]
-    for e in eps:
-        w.append(w[-1] + h**0.5 * e)
-    return torch.stack(w)
-
-
-def bm_numpy(eps, h):
-    e = eps.numpy()
-    return np.concatenate([np.zeros((1, *e.shape[1:])), np.cumsum(np.sqrt(h) * e, axis=0)])
-
-
-def bm_pad(eps, h):
-    return F.pad(torch.cumsum(eps * math.sqrt(h), dim=0), (0, 0, 0, 0, 1, 0))
-
-
-@pytest.mark.parametrize("fn", [bm_loop, bm_numpy, bm_pad])
-def test_6_1_passes(fn):
-    assert_passes("6.1", fn)
-
-
-def test_6_1_passes_under_many_secrets():
-    assert_passes_for_secrets("6.1", bm_numpy, n=50)
-
-
-@pytest.mark.parametrize("fn, hint", [
-    (lambda eps, h: bm_loop(eps, h * h), "h where sqrt(h) belongs"),
-    (lambda eps, h: torch.cumsum(math.sqrt(h) * eps, 0), "start the path at W_0 = 0"),
-    (lambda eps, h: bm_pad(eps, h)[1:] - bm_pad(eps, h)[:-1], None),
-    (lambda eps, h: F.pad(math.sqrt(h) * eps, (0, 0, 0, 0, 1, 0)), "add the increments up"),
-    (lambda eps, h: F.pad(torch.cumsum(eps * math.sqrt(h), dim=1), (0, 0, 0, 0, 1, 0)), "not over the paths"),
-    (lambda eps, h: bm_loop(eps, h)[:-1], "n_steps + 1"),
-    (lambda eps, h: bm_loop(eps, 1.0), None),
-])
-def test_6_1_fails(fn, hint):
-    assert_fails("6.1", fn, hint)
-
-
-# --- 6.2 Euler-Maruyama step ---------------------------------------------------------------------
+# --- 6.1 one Euler-Maruyama step ---------------------------------------------------------------------
 
 
 def em_tensor_time(drift, x, t, h, sigma_t, eps):
@@ -87,12 +50,12 @@ def em_tensor_time(drift, x, t, h, sigma_t, eps):
     lambda drift, x, t, h, sigma_t, eps: x + h * drift(x, t) + math.sqrt(h) * sigma_t * eps,
     em_tensor_time,
 ])
-def test_6_2_passes(fn):
-    assert_passes("6.2", fn)
+def test_6_1_passes(fn):
+    assert_passes("6.1", fn)
 
 
-def test_6_2_passes_under_many_secrets():
-    assert_passes_for_secrets("6.2", em_tensor_time, n=50)
+def test_6_1_passes_under_many_secrets():
+    assert_passes_for_secrets("6.1", em_tensor_time, n=50)
 
 
 @pytest.mark.parametrize("fn, hint", [
@@ -105,11 +68,11 @@ def test_6_2_passes_under_many_secrets():
     (lambda drift, x, t, h, s, eps: x + math.sqrt(h) * drift(x, t) + math.sqrt(h) * s * eps,
      "sqrt(h) is for the noise"),
 ])
-def test_6_2_fails(fn, hint):
-    assert_fails("6.2", fn, hint)
+def test_6_1_fails(fn, hint):
+    assert_fails("6.1", fn, hint)
 
 
-# --- 6.3 the score of a Gaussian mixture ---------------------------------------------------------
+# --- 6.2 the score of a Gaussian mixture ---------------------------------------------------------
 
 
 def score_formula(x, weights, means, variances):
@@ -137,12 +100,12 @@ def score_numpy(x, weights, means, variances):
 
 
 @pytest.mark.parametrize("fn", [score_formula, score_autograd, score_numpy])
-def test_6_3_passes(fn):
-    assert_passes("6.3", fn)
+def test_6_2_passes(fn):
+    assert_passes("6.2", fn)
 
 
-def test_6_3_passes_under_many_secrets():
-    assert_passes_for_secrets("6.3", score_autograd, n=50)
+def test_6_2_passes_under_many_secrets():
+    assert_passes_for_secrets("6.2", score_autograd, n=50)
 
 
 def _r(x, weights, means, variances, normalise=True, use_pi=True):
@@ -169,50 +132,111 @@ def _r(x, weights, means, variances, normalise=True, use_pi=True):
      "gradient of p(x)"),
     (lambda x, w, m, v: (m.mean(0) - x), None),
 ])
+def test_6_2_fails(fn, hint):
+    assert_fails("6.2", fn, hint)
+
+
+# --- 6.3 find the bug: the Langevin sampler -----------------------------------------------------------
+
+
+def sampler_loop(score, x0, eta, xi):
+    x = x0
+    for k in range(xi.shape[0]):
+        x = x + eta * score(x) + (2 * eta) ** 0.5 * xi[k]
+    return x
+
+
+def sampler_addcmul(score, x0, eta, xi):
+    x = x0.clone()
+    noise = torch.sqrt(torch.tensor(2.0 * eta, dtype=x0.dtype))
+    for xi_k in xi.unbind(0):
+        x = torch.addcmul(x + eta * score(x), noise, xi_k)
+    return x
+
+
+@pytest.mark.parametrize("fn", [sampler_loop, sampler_addcmul])
+def test_6_3_passes(fn):
+    assert_passes("6.3", fn)
+
+
+def test_6_3_passes_under_many_secrets():
+    assert_passes_for_secrets("6.3", sampler_addcmul, n=50)
+
+
+def _sampler(noise, drift=1.0, first=0):
+    def fn(score, x0, eta, xi):
+        x = x0
+        for xi_k in xi[first:]:
+            x = x + drift * eta * score(x) + noise(eta) * xi_k
+        return x
+
+    return fn
+
+
+def test_6_3_the_provided_sampler_fails_and_is_named():
+    from course_utils.grading.core import get
+
+    provided = _sampler(lambda eta: math.sqrt(2 * 0.01))
+    r = assert_fails("6.3", provided, "still the provided function's behaviour")
+    assert "sqrt(2 * eta)" not in r.message  # the check does not hand over the fix
+    assert_fails_for_secrets("6.3", provided, n=10, hint="still the provided function's behaviour")
+    assert "sqrt(2 * eta)" not in get("6.3").hint and "sqrt(2 * eta)" in get("6.3").hints[-1]
+
+
+def langevin_half_step(score, x0, eta, xi):
+    """The other convention: (eta / 2) on the score, sqrt(eta) on the noise."""
+    return _sampler(lambda e: math.sqrt(e))(lambda x: 0.5 * score(x), x0, eta, xi)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (langevin_half_step, "the other convention"),
+    (_sampler(lambda eta: math.sqrt(2 * 0.05)), "still the provided function's behaviour"),
+    (_sampler(lambda eta: math.sqrt(eta)), "twice the step"),
+    (_sampler(lambda eta: eta), "not like the step"),
+    (_sampler(lambda eta: 2 * eta), "square root of the step"),
+    (_sampler(lambda eta: math.sqrt(2 * eta), drift=-1.0), "sign"),
+    (_sampler(lambda eta: 0.0), "keep the noise"),
+    (_sampler(lambda eta: math.sqrt(2 * eta), first=1), "the first one included"),
+    (lambda score, x0, eta, xi: x0 + eta * score(x0) + math.sqrt(2 * eta) * xi.sum(0), None),
+])
 def test_6_3_fails(fn, hint):
     assert_fails("6.3", fn, hint)
 
 
-# --- 6.4 one Langevin step -------------------------------------------------------------------------
+# --- 6.4 predict the stationary variance ------------------------------------------------------------
 
 
-def langevin_addcmul(score, x, eta, xi):
-    return torch.addcmul(x + eta * score(x), torch.sqrt(torch.tensor(2.0 * eta)), xi)
+def variance_fixed_point(var, eta, alpha):
+    """Iterate v <- (1 - eta/var)^2 v + 2 alpha to its fixed point (no closed form used)."""
+    v = 0.0
+    for _ in range(20_000):
+        v = (1 - eta / var) ** 2 * v + 2 * alpha
+    return v
 
 
-@pytest.mark.parametrize("fn", [
-    lambda score, x, eta, xi: x + eta * score(x) + (2 * eta) ** 0.5 * xi,
-    langevin_addcmul,
-])
+def variance_closed_form(var, eta, alpha):
+    return alpha / eta * var / (1 - eta / (2 * var))
+
+
+@pytest.mark.parametrize("fn", [variance_fixed_point, variance_closed_form,
+                                lambda var, eta, alpha: torch.tensor(variance_closed_form(var, eta, alpha))])
 def test_6_4_passes(fn):
     assert_passes("6.4", fn)
 
 
 def test_6_4_passes_under_many_secrets():
-    assert_passes_for_secrets("6.4", langevin_addcmul, n=50)
-
-
-def langevin_half_step(score, x, eta, xi):
-    """The other convention: (eta / 2) on the score, sqrt(eta) on the noise."""
-    return x + eta / 2 * score(x) + math.sqrt(eta) * xi
-
-
-def test_6_4_the_other_convention_is_named_a_convention_slip_and_the_notebooks_is_given():
-    r = assert_fails("6.4", langevin_half_step, "the other convention")
-    assert "X + (eta / 2) grad log p(X) + sqrt(eta) xi" in r.message and "convention slip" in r.message
-    assert "The notebook (like the slide) writes X + eta grad log p(X) + sqrt(2 eta) xi" in r.message
-    assert_fails_for_secrets("6.4", langevin_half_step, n=10, hint="the other convention")
+    assert_passes_for_secrets("6.4", variance_closed_form, n=50)
 
 
 @pytest.mark.parametrize("fn, hint", [
-    (lambda score, x, eta, xi: x + eta * score(x) + math.sqrt(eta) * xi, "twice the step"),
-    (lambda score, x, eta, xi: x + eta * score(x) + eta * xi, "h where sqrt(h) belongs"),
-    (lambda score, x, eta, xi: x + eta * score(x) + math.sqrt(2) * eta * xi, "h where sqrt(h) belongs"),
-    (lambda score, x, eta, xi: x + eta * score(x) + math.sqrt(2 * 0.01) * xi, "does not change with the step"),
-    (lambda score, x, eta, xi: x + eta * score(x) + math.sqrt(2 * 0.05) * xi, "does not change with the step"),
-    (lambda score, x, eta, xi: x - eta * score(x) + math.sqrt(2 * eta) * xi, "sign"),
-    (lambda score, x, eta, xi: x + score(x) + math.sqrt(2 * eta) * xi, "multiply the score by the step"),
-    (lambda score, x, eta, xi: x + eta * score(x), "add the noise"),
+    (lambda var, eta, alpha: alpha / eta * var, "limit of small steps"),
+    (lambda var, eta, alpha: var, "p's own variance"),
+    (lambda var, eta, alpha: 2 * alpha / (eta / var), "variance squared"),
+    (lambda var, eta, alpha: alpha / (1 - (1 - eta / var) ** 2), "has variance 2 alpha"),
+    (lambda var, eta, alpha: eta / alpha * var / (1 - eta / (2 * var)), "the temperature is alpha / eta"),
+    (lambda var, eta, alpha: variance_closed_form(var, eta, alpha) ** 0.5, "not the standard deviation"),
+    (lambda var, eta, alpha: "0.5", None),
+    (lambda var, eta, alpha: None, None),
 ])
 def test_6_4_fails(fn, hint):
     assert_fails("6.4", fn, hint)
@@ -250,74 +274,67 @@ def test_6_5_fails(fn, hint):
     assert_fails("6.5", fn, hint)
 
 
-# --- 6.6 the SDE drift -------------------------------------------------------------------------------
+# --- 6.6 one step of weighted denoising score matching ---------------------------------------------------
 
 
-def drift_addcmul(v, s, sigma):
-    return torch.addcmul(v, torch.as_tensor(sigma, dtype=v.dtype) ** 2 * 0.5, s)
+def dsm_step_direct(score_model, optimizer, z, t, eps, alpha_t, beta_t):
+    x = alpha_t * z + beta_t * eps
+    loss = ((beta_t / alpha_t) ** 2 * ((score_model(x, t) + eps / beta_t) ** 2).sum(-1, keepdim=True)).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
 
 
-@pytest.mark.parametrize("fn", [lambda v, s, sigma: v + sigma**2 / 2 * s, drift_addcmul])
+def dsm_step_velocity_form(score_model, optimizer, z, t, eps, alpha_t, beta_t):
+    """The same loss written as || (beta_t / alpha_t) s + eps / alpha_t ||^2, zero_grad(set_to_none=False)."""
+    optimizer.zero_grad(set_to_none=False)
+    x = alpha_t * z + beta_t * eps
+    residual = beta_t / alpha_t * score_model(x, t) + eps / alpha_t
+    loss = F.mse_loss(residual, torch.zeros_like(residual), reduction="sum") / len(z)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+@pytest.mark.parametrize("fn", [dsm_step_direct, dsm_step_velocity_form])
 def test_6_6_passes(fn):
     assert_passes("6.6", fn)
 
 
 def test_6_6_passes_under_many_secrets():
-    assert_passes_for_secrets("6.6", drift_addcmul, n=50)
+    assert_passes_for_secrets("6.6", dsm_step_velocity_form, n=30)
 
 
-@pytest.mark.parametrize("fn, hint", [
-    (lambda v, s, sigma: v + sigma / 2 * s, "not sigma_t / 2"),
-    (lambda v, s, sigma: v + sigma**2 * s, "keep the 1/2"),
-    (lambda v, s, sigma: v - sigma**2 / 2 * s, "plus the score"),
-    (lambda v, s, sigma: sigma**2 / 2 * s, "add the velocity"),
-])
-def test_6_6_fails(fn, hint):
-    assert_fails("6.6", fn, hint)
-
-
-# --- 6.7 denoising score matching ----------------------------------------------------------------------
-
-
-def dsm_direct(score_model, z, t, eps, alpha_t, beta_t):
-    x = alpha_t * z + beta_t * eps
-    return ((score_model(x, t) + eps / beta_t) ** 2).sum(-1).mean()
-
-
-def dsm_conditional_score(score_model, z, t, eps, alpha_t, beta_t):
-    x = alpha_t * z + beta_t * eps
-    target = -(x - alpha_t * z) / beta_t**2
-    return F.mse_loss(score_model(x, t), target, reduction="sum") / len(z)
-
-
-@pytest.mark.parametrize("fn", [dsm_direct, dsm_conditional_score])
-def test_6_7_passes(fn):
-    assert_passes("6.7", fn)
-
-
-def test_6_7_passes_under_many_secrets():
-    assert_passes_for_secrets("6.7", dsm_conditional_score, n=50)
-
-
-def _dsm(target, reduce=lambda r: (r**2).sum(-1).mean(), where=None):
-    def fn(score_model, z, t, eps, a, b):
-        x = a * z + b * eps
-        s = score_model(where(z, eps, a, b) if where else x, t)
-        return reduce(s - target(x, z, eps, a, b))
+def _step(weight=lambda a, b: (b / a) ** 2, zero=True, steps=1, reduce="mean", at_data=False, ret=None):
+    def fn(score_model, optimizer, z, t, eps, a, b):
+        if zero:
+            optimizer.zero_grad()
+        x = z if at_data else a * z + b * eps
+        per = weight(a, b).reshape(-1) * ((score_model(x, t) + eps / b) ** 2).sum(-1)
+        loss = per.mean() if reduce == "mean" else per.sum()
+        loss.backward()
+        for _ in range(steps):
+            optimizer.step()
+        return loss.item() if ret is None else ret
 
     return fn
 
 
 @pytest.mark.parametrize("fn, hint", [
-    (_dsm(lambda x, z, eps, a, b: -(x - a * z) / b), "beta_t where beta_t^2 belongs"),
-    (_dsm(lambda x, z, eps, a, b: -eps / b**2), "one power of beta_t cancels"),
-    (_dsm(lambda x, z, eps, a, b: eps / b), "the sign"),
-    (_dsm(lambda x, z, eps, a, b: -eps / b, reduce=lambda r: (r**2).mean()), "sums over the coordinates"),
-    (_dsm(lambda x, z, eps, a, b: -eps / b, reduce=lambda r: (r**2).sum()), "do not sum"),
-    (lambda m, z, t, eps, a, b: ((b * m(a * z + b * eps, t) + eps) ** 2).sum(-1).mean(), "weighted by beta_t^2"),
-    (_dsm(lambda x, z, eps, a, b: -eps / b, where=lambda z, eps, a, b: z), "not at the data z"),
-    (_dsm(lambda x, z, eps, a, b: -eps / b, where=lambda z, eps, a, b: z + b * eps), "left out alpha_t"),
-    (lambda m, z, t, eps, a, b: dsm_direct(m, z, t, eps, a, b).detach(), "no gradient"),
+    (_step(weight=lambda a, b: torch.ones_like(a)), "unweighted loss"),
+    (_step(weight=lambda a, b: (a / b) ** 2), "upside down"),
+    (_step(weight=lambda a, b: b**2), "noise prediction"),
+    (_step(zero=False), "zero_grad"),
+    (_step(steps=2), "ran twice"),
+    (_step(steps=0), "did not move"),
+    (_step(reduce="sum"), "do not sum"),
+    (_step(at_data=True), "not at the data z"),
+    (_step(ret=0.0), "the returned loss"),
 ])
-def test_6_7_fails(fn, hint):
-    assert_fails("6.7", fn, hint)
+def test_6_6_fails(fn, hint):
+    assert_fails("6.6", fn, hint)
+
+
+def test_6_6_a_step_that_forgets_zero_grad_fails_under_many_secrets():
+    assert_fails_for_secrets("6.6", _step(zero=False), n=10, hint="zero_grad")

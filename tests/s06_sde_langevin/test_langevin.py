@@ -124,3 +124,56 @@ def test_bad_input_says_what_was_expected():
         langevin.langevin_step(gaussian_score(0, 1), x, 0.1, torch.zeros(3, 3))
     with pytest.raises(ValueError, match="power"):
         langevin.tempered_marginal(langevin.two_gaussians(), 0.0, torch.zeros(3), torch.zeros(3))
+
+
+def test_langevin_sampler_on_a_gaussian_is_the_ar1_closed_form():
+    """K steps on N(m, s^2): X_K = m + a^K (x0 - m) + sqrt(2 eta) sum_k a^(K-1-k) xi_k, a = 1 - eta / s^2."""
+    m, var, eta, k = 0.7, 0.4, 0.15, 6
+    x0 = torch.randn(30, 2, generator=GEN)
+    xi = torch.randn(k, 30, 2, generator=GEN)
+    a = 1 - eta / var
+    closed = m + a**k * (x0 - m) + math.sqrt(2 * eta) * sum(a ** (k - 1 - i) * xi[i] for i in range(k))
+    assert torch.allclose(langevin.langevin_sampler(gaussian_score(m, var), x0, eta, xi), closed)
+    assert torch.equal(langevin.langevin_sampler(gaussian_score(m, var), x0, eta, xi[:0]), x0)
+    with pytest.raises(ValueError, match="xi must have shape"):
+        langevin.langevin_sampler(gaussian_score(m, var), x0, eta, xi[0])
+
+
+def test_the_slides_fixed_noise_sampler_samples_a_tempered_gaussian():
+    """With the slide's constant alpha, the stationary variance follows alpha / eta (the tempering), not s^2."""
+    var, eta, alpha = 0.5, 0.05, 0.01
+    x = torch.zeros(20_000, 1)
+    g = torch.Generator().manual_seed(4)
+    for _ in range(400):
+        x = x + eta * gaussian_score(0.0, var)(x) + math.sqrt(2 * alpha) * torch.randn(x.shape, generator=g)
+    assert math.isclose(float(x.var()), langevin.gaussian_stationary_variance(var, eta, alpha), rel_tol=0.05)
+    assert float(x.var()) < 0.5 * var
+
+
+def test_mode_share_reads_each_modes_mass():
+    mix = langevin.two_gaussians()
+    x = mix.sample(40_000, torch.Generator().manual_seed(1))
+    # the exact share: the mass of the region where the narrow component is the more responsible one, by a
+    # Riemann sum on a grid (independent of sampling)
+    grid = torch.linspace(-6, 6, 601)
+    gx, gy = torch.meshgrid(grid, grid, indexing="ij")
+    pts = torch.stack([gx, gy], -1).reshape(-1, 2)
+    p = mix.log_prob(pts).exp()
+    narrow = mix.responsibilities(pts).argmax(1) == 0
+    exact = float((p * narrow).sum() / p.sum())
+    assert abs(langevin.mode_share(mix, x, 0) - exact) < 0.01
+    assert abs(langevin.mode_share(mix, x, 0) + langevin.mode_share(mix, x, 1) - 1) < 1e-12
+    with pytest.raises(ValueError, match="k must index"):
+        langevin.mode_share(mix, x, 2)
+
+
+def test_a_large_matched_step_biases_the_mixture_before_it_diverges():
+    """The notebook's slip fix: at eta = 0.5 (< 2 s^2 of both modes) the narrow mode's share has fallen."""
+    mix = langevin.two_gaussians()
+    score = sde.MixtureScore(mix.weights, mix.means, mix.variances)
+    start = 2 * torch.randn(3000, 2, generator=torch.Generator().manual_seed(4))
+    small = langevin.langevin_chain(score, start, 0.02, 800, generator=torch.Generator().manual_seed(5))
+    large = langevin.langevin_chain(score, start, 0.5, 300, generator=torch.Generator().manual_seed(5))
+    assert torch.isfinite(large).all()
+    assert abs(langevin.mode_share(mix, small, 0) - 0.3) < 0.03
+    assert langevin.mode_share(mix, large, 0) < 0.26

@@ -134,3 +134,71 @@ def test_training_runs_and_sampling_takes_n_steps_to_t_equals_1():
     path = sm.sample_sde(net, 7, 0.0, n_steps=4, seed=2, return_path=True)
     assert path.shape == (5, 7, 2) and torch.allclose(path[-1] - path[0], torch.full((7, 2), 0.5))
     assert sm.vanishing_sigma(2.0)(0.25) == pytest.approx(1.5)
+
+
+class _Tiny(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.Tanh(), torch.nn.Linear(6, 2)).double()
+
+    def forward(self, x, t):
+        return self.net(torch.cat([x, t], 1))
+
+
+def _batch(seed=0, n=16):
+    g = torch.Generator().manual_seed(seed)
+    z, eps = torch.randn(n, 2, generator=g), torch.randn(n, 2, generator=g)
+    t = 0.1 + 0.8 * torch.rand(n, 1, generator=g)
+    return z, t, eps, t, 1 - t          # the linear path: alpha_t = t, beta_t = 1 - t
+
+
+def test_dsm_step_moves_the_parameters_by_minus_lr_times_a_finite_difference_gradient():
+    """The oracle: central finite differences of the weighted loss, written out by hand (no autograd)."""
+    torch.manual_seed(0)
+    model = _Tiny()
+    z, t, eps, a, b = _batch()
+    before = [p.detach().clone() for p in model.parameters()]
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)     # left over: the step must zero it
+    lr = 0.1
+    loss = sm.dsm_step(model, torch.optim.SGD(model.parameters(), lr=lr), z, t, eps, a, b)
+
+    def weighted_loss(params):
+        w1, b1, w2, b2 = params
+        x = a * z + b * eps
+        s = torch.tanh(torch.cat([x, t], 1) @ w1.T + b1) @ w2.T + b2
+        return float(((b / a) ** 2 * ((s + eps / b) ** 2).sum(-1, keepdim=True)).mean())
+
+    assert math.isclose(loss, weighted_loss(before), rel_tol=1e-12)
+    h = 1e-6
+    for i, (p0, p1) in enumerate(zip(before, model.parameters(), strict=True)):
+        grad = torch.zeros_like(p0)
+        for j in range(p0.numel()):
+            up = [q.clone() for q in before]
+            down = [q.clone() for q in before]
+            up[i].view(-1)[j] += h
+            down[i].view(-1)[j] -= h
+            grad.view(-1)[j] = (weighted_loss(up) - weighted_loss(down)) / (2 * h)
+        assert torch.allclose(p1.detach(), p0 - lr * grad, atol=1e-7)
+
+
+def test_late_share_shows_the_unweighted_loss_is_dominated_by_times_near_the_data():
+    torch.manual_seed(1)
+    model = sm.ScoreNet(2, 16, 1)          # the notebook's parametrisation (float32), where the weight keeps the
+    g = torch.Generator().manual_seed(2)   # loss finite at every t
+    n = 2000
+    z, eps = torch.randn(n, 2, generator=g), torch.randn(n, 2, generator=g)
+    lo, hi = sm.T_RANGE
+    t = lo + (hi - lo) * torch.rand(n, 1, generator=g)
+    a, b = t, 1 - t
+    plain = sm.late_share(model, z, t, eps, a, b)
+    weighted = sm.late_share(model, z, t, eps, a, b, weight=sm.flow_matching_weight(t))
+    assert abs(plain.times - 0.1) < 0.03 and plain.times == weighted.times
+    assert plain.loss > 0.9 and plain.top > 0.5
+    assert weighted.loss < 0.3 and weighted.top < 0.1
+    # by hand
+    with torch.no_grad():
+        per = ((model(a * z + b * eps, t) + eps / b) ** 2).sum(-1).double()
+    assert math.isclose(plain.loss, float(per[t[:, 0] > 0.9].sum() / per.sum()), rel_tol=1e-4)
+    assert math.isclose(plain.top, float(per.sort(descending=True).values[:20].sum() / per.sum()), rel_tol=1e-4)
+    assert sm.late_share(model, z, t, eps, a, b, t_late=-1.0).loss == 1.0

@@ -215,3 +215,65 @@ def test_three_dynamics_share_a_grid_and_their_starts():
     assert float(d.noising[-1].norm(dim=1).mean()) == pytest.approx(2.0, abs=0.15)
     with pytest.raises(ValueError, match="direction"):
         sde.MixturePath(eight_gaussians()).drift(1.0, 0)
+
+
+# --- breaking Theorem 2, and the measure that sees it ----------------------------------------------------
+
+
+def test_broken_drifts_are_the_drift_with_the_score_term_scaled():
+    mp = sde.MixturePath(eight_gaussians())
+    x, t = torch.randn(20, 2, generator=GEN), torch.full((20, 1), 0.6)
+    u, s = mp.fields(x, t)
+    assert torch.allclose(mp.broken_drift(0.7, 0.0)(x, t), u)
+    assert torch.allclose(mp.broken_drift(0.7, -1.0)(x, t), u - 0.245 * s)
+    assert torch.allclose(mp.broken_drift(0.7, 1.0)(x, t), mp.drift(0.7)(x, t))
+
+
+def test_mean_log_density_ranks_the_broken_sdes_below_the_correct_one():
+    """The notebook's "break it" rows: under the true p_1, the correct SDE scores like the data, the SDE without
+    its score term clearly worse, the one with the sign flipped worst, by margins far above the sampling noise."""
+    data = eight_gaussians()
+    mp = sde.MixturePath(data)
+    start = mp.marginal(sde.T_MIN).sample(600, torch.Generator().manual_seed(1))
+    score = {}
+    for name, drift in (("right", mp.drift(0.5)), ("dropped", mp.broken_drift(0.5, 0.0)),
+                        ("flipped", mp.broken_drift(0.5, -1.0))):
+        x1 = sde.euler_maruyama(drift, 0.5, start, sde.T_MIN, 1.0, 100, torch.Generator().manual_seed(2))
+        score[name] = float(data.log_prob(x1).mean())
+    reference = float(data.log_prob(data.sample(600, torch.Generator().manual_seed(3))).mean())
+    assert abs(score["right"] - reference) < 0.2
+    assert score["dropped"] < score["right"] - 1.0
+    assert score["flipped"] < score["dropped"] - 3.0
+
+
+# --- do the ODE's curves cross? -------------------------------------------------------------------------
+
+
+def test_crossing_pairs_on_hand_made_curves():
+    t = torch.linspace(0, 1, 11)[:, None]
+    rising = torch.cat([t, t], 1)                       # y = x, left to right
+    falling = torch.cat([t, 1.05 - t], 1)               # crosses it at x = 0.525 (between grid points)
+    late_falling = torch.cat([t.flip(0), t.flip(0)], 1)  # y = x traced backwards: overlapping, not crossing
+    shifted = torch.cat([t + 2, t], 1)                  # far away
+    late = torch.cat([0.33 + 0 * t, 2 * t - 0.5], 1)   # the vertical line x = 0.33, crossing both
+    paths = torch.stack([rising, falling, shifted, late], dim=1)   # (11, 4, 2)
+    # rising x falling, rising x late, falling x late: 3 of the 6 pairs cross; shifted crosses nothing
+    assert sde.crossing_pairs(paths) == 3
+    assert sde.crossing_pairs(torch.stack([rising, shifted], 1)) == 0
+    assert sde.crossing_pairs(torch.stack([rising, late_falling], 1)) == 0   # collinear overlap is not a crossing
+    with pytest.raises(ValueError, match="shape"):
+        sde.crossing_pairs(torch.zeros(5, 3, 3))
+
+
+def test_closest_approach_is_the_smallest_same_time_distance():
+    t = torch.linspace(0, 1, 5)[:, None]
+    a, b = torch.cat([t, 0 * t], 1), torch.cat([1 - t, 0 * t + 0.3], 1)   # they pass at time 0.5, 0.3 apart
+    assert math.isclose(sde.closest_approach(torch.stack([a, b], 1)), 0.3, rel_tol=1e-9)
+
+
+def test_exact_ode_trajectories_never_meet_but_their_curves_cross():
+    mp = sde.MixturePath(eight_gaussians())
+    start = mp.marginal(sde.T_MIN).sample(40, torch.Generator().manual_seed(6))
+    paths = sde.euler_maruyama(mp.drift(0.0), 0.0, start, sde.T_MIN, 1.0, 100, return_path=True)
+    assert sde.closest_approach(paths) > 1e-3
+    assert sde.crossing_pairs(paths[::4]) > 0
