@@ -145,7 +145,7 @@ MEMORY_BOMB = ("import numpy as np\ndef kl_monte_carlo(mu, log_var, eps):\n    h
 SYNTAX_ERROR = "def forward_kl_fit(weights, means, variances)\n    return 0\n"
 EXIT_IN_CELL = "\nimport sys\nsys.exit(1)\n"
 EXIT_IN_FUNCTION = "import os\ndef kl_monte_carlo(mu, log_var, eps):\n    os._exit(3)\n"
-FLOOD = ("import os\nfor _ in range(200_000):\n    print('spam ' * 50)\nos.write(1, b'x' * 10**7)\n"
+FLOOD = ("import os\nfor _ in range(20_000):\n    print('spam ' * 50)\nos.write(1, b'x' * 10**7)\n"
          "print('y' * 10**8)\n")
 
 
