@@ -9,12 +9,13 @@ step, t off by one.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
 from torch import Tensor, nn
 
-from ..grading.compare import Mistake, call_with_grad, clone_args, expect_close, generator
+from ..grading.compare import Mistake, call_with_state, clone_args, expect_close, generator, to_plain_tensor
 from ..grading.core import CheckFailed, register
 from . import ddim
 from . import diffusion as dm
@@ -47,34 +48,6 @@ def _col(values: Tensor, idx: Tensor) -> Tensor:
 # --- 7.1 ---------------------------------------------------------------------------------------------
 
 
-@register(
-    "7.1", SECTION, "abar_t from a beta schedule", 1, "alpha_bar",
-    "alpha_t = 1 - beta_t, and abar_t multiplies alpha_1, ..., alpha_t (torch.cumprod); entry t - 1 is abar_t",
-    reference=dm.alpha_bar,
-)
-def check_alpha_bar(fn) -> None:
-    """Exercise 7.1: compares with :func:`~course_utils.s07_ddpm.diffusion.alpha_bar`."""
-    for s, what in ((_linear(), "Ho et al.'s linear schedule (T = 1000, beta from 1e-4 to 0.02)"),
-                    (_random_schedule(71), "a random increasing schedule with T = 50")):
-        b = s.betas
-        mistakes = [
-            Mistake(torch.cumprod(b, 0), "abar_t multiplies the alpha_s = 1 - beta_s, not the beta_s"),
-            Mistake(1 - s.abar, "that is 1 - abar_t, the variance of the noise in x_t; abar_t = prod (1 - beta_s)"),
-            Mistake(s.abar_prev, "off by one: entry t - 1 must be abar_t = alpha_1 ... alpha_t, including alpha_t "
-                                 "(yours starts at abar_0 = 1)"),
-            Mistake(s.alphas, "that is alpha_t alone: abar_t is the running product of alpha_1, ..., alpha_t"),
-            Mistake(torch.exp(-torch.cumsum(b, 0)), "that is exp(-sum beta_s), the small-beta approximation: the "
-                                                    "product prod (1 - beta_s) is exact"),
-            Mistake(1 - torch.cumsum(b, 0), "1 - sum beta_s is a first-order approximation: multiply the alphas"),
-            Mistake(s.abar.sqrt(), "that is sqrt(abar_t): abar_t multiplies the alphas themselves"),
-            Mistake(s.abar[-1], "return one abar_t per step, shape (T,), not only abar_T"),
-        ]
-        expect_close(fn(*clone_args(b)), s.abar, what=what, mistakes=mistakes, rtol=1e-6, atol=1e-12)
-
-
-# --- 7.2 ---------------------------------------------------------------------------------------------
-
-
 def _q_sample_case(seed: int, n: int, d: int, s: dm.NoiseSchedule, t_max: int):
     g = generator(seed)
     x0 = torch.randn(n, d, generator=g, dtype=torch.float64) * 1.5
@@ -98,27 +71,56 @@ def _kernel_mistakes(x0: Tensor, t: Tensor, eps: Tensor, s: dm.NoiseSchedule) ->
     ]
 
 
+def _abar_mistakes(x0: Tensor, t: Tensor, eps: Tensor, s: dm.NoiseSchedule) -> list[Mistake]:
+    """Kernel samples with abar_t computed wrongly from the betas."""
+    i = t - 1
+
+    def with_abar(a: Tensor) -> Tensor:
+        col = _col(a, i)
+        return col.clamp(0, 1).sqrt() * x0 + (1 - col).clamp(0, 1).sqrt() * eps
+
+    b = s.betas
+    return [
+        Mistake(with_abar(torch.cumprod(b, 0)), "abar_t multiplies the alpha_s = 1 - beta_s, not the beta_s"),
+        Mistake(with_abar(torch.exp(-torch.cumsum(b, 0))),
+                "exp(-sum beta_s) is the small-beta approximation of abar_t: the product prod (1 - beta_s) is exact"),
+        Mistake(with_abar(1 - torch.cumsum(b, 0)), "1 - sum beta_s is a first-order approximation of abar_t: "
+                                                   "multiply the alphas"),
+        Mistake(with_abar(torch.cumprod(1 - b, 0).sqrt()), "abar_t is the product of the alphas themselves, "
+                                                           "not of their square roots"),
+    ]
+
+
 @register(
-    "7.2", SECTION, "Sampling the diffusion kernel q(x_t | x_0)", 2, "q_sample",
-    "x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, with abar_t = abar[t - 1]; index with the tensor t and add "
-    "a trailing axis ([:, None]) so that each row gets its own abar_t",
-    reference=dm.q_sample,
+    "7.1", SECTION, "Sampling the diffusion kernel q(x_t | x_0)", 1, "q_sample",
+    "the kernel q(x_t | x_0) is a Gaussian with a known mean and variance: reparametrise it with the given eps, "
+    "each row at its own step",
+    reference=dm.q_sample, kind="warm-up",
+    hints=(
+        "you need abar_t for every step: alpha_t = 1 - beta_t and abar_t is their running product "
+        "(torch.cumprod); entry t - 1 is abar_t, so index with t - 1 and add a trailing axis ([:, None]) to "
+        "broadcast one abar per row",
+        "a Gaussian N(m, v I) is reparametrised as m + sqrt(v) eps: read the mean m and the variance v off the "
+        "kernel q(x_t | x_0) (v is a variance: the noise is scaled by its square root)",
+        "abar = torch.cumprod(1 - betas, 0)[t - 1][:, None]; return abar.sqrt() * x0 + (1 - abar).sqrt() * eps",
+    ),
 )
 def check_q_sample(fn) -> None:
-    """Exercise 7.2: compares with :func:`~course_utils.s07_ddpm.diffusion.q_sample`."""
+    """Exercise 7.1: compares with :func:`~course_utils.s07_ddpm.diffusion.q_sample`."""
     s = _linear()
     x0, t, eps = _q_sample_case(72, 64, 2, s, s.T - 1)
     expect_close(fn(*clone_args(x0, t, eps, s.betas)), dm.q_sample(x0, t, eps, s),
-                 what="64 points in 2-D at random steps t in 1..999", mistakes=_kernel_mistakes(x0, t, eps, s))
+                 what="64 points in 2-D at random steps t in 1..999",
+                 mistakes=_kernel_mistakes(x0, t, eps, s) + _abar_mistakes(x0, t, eps, s))
     r = _random_schedule(73)
     x0, t, eps = _q_sample_case(74, 40, 64, r, r.T)
     t[:2] = torch.tensor([1, r.T])
     expect_close(fn(*clone_args(x0, t, eps, r.betas)), dm.q_sample(x0, t, eps, r),
                  what="40 digits (d = 64), a random schedule with T = 50, t from 1 to T",
-                 mistakes=_kernel_mistakes(x0, t, eps, r))
+                 mistakes=_kernel_mistakes(x0, t, eps, r) + _abar_mistakes(x0, t, eps, r))
 
 
-# --- 7.3 ---------------------------------------------------------------------------------------------
+# --- 7.2 ---------------------------------------------------------------------------------------------
 
 
 class ToyNoiseModel(nn.Module):
@@ -136,69 +138,161 @@ class ToyNoiseModel(nn.Module):
         return torch.tanh(x @ self.weight.T + self.bias) + torch.sin(t / 50) * self.u
 
 
-def _loss_mistakes(model, x0, t, eps, s: dm.NoiseSchedule) -> list[Mistake]:
-    i = t - 1
-    ab, al = _col(s.abar, i), _col(s.alphas, i)
+#: The check's plain SGD learning rate (no momentum: a parameter's change is exactly -lr * its gradient).
+_LR = 0.4
+
+
+def _train_case(seed: int, s: dm.NoiseSchedule, n: int = 48, d: int = 3):
+    """A seeded noise model holding leftover gradients, and a batch (x0 (n, d), t (n,), eps (n, d))."""
+    g = generator(seed)
+    model = ToyNoiseModel(d, seed + 1)
+    model._leftover = [0.5 * torch.randn(p.shape, generator=g, dtype=torch.float64) for p in model.parameters()]
+    x0 = torch.randn(n, d, generator=g, dtype=torch.float64)
+    eps = torch.randn(n, d, generator=g, dtype=torch.float64)
+    t = torch.randint(1, s.T, (n,), generator=g)
+    t[0] = s.T
+    return model, x0, t, eps
+
+
+def _fresh_model(model):
+    """A copy of the model with its leftover gradients in place, and a plain SGD optimiser over it."""
+    model = copy.deepcopy(model)
+    for p, grad in zip(model.parameters(), model._leftover, strict=True):
+        p.grad = grad.clone()
+    return model, torch.optim.SGD(model.parameters(), lr=_LR)
+
+
+def _flat(state) -> Tensor:
+    return torch.cat([to_plain_tensor(v).flatten() for v in state.values()])
+
+
+def _train_variant(model, x0, t, eps, s: dm.NoiseSchedule, bug: str) -> Tensor:
+    """The parameters after a training step with one realistic bug switched on (flattened)."""
+    model, opt = _fresh_model(model)
+    ab = _col(s.abar, t - 1)
     x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
     sq = lambda a, b: ((a - b) ** 2).sum(-1).mean()  # noqa: E731
+    if bug == "x0_in":
+        loss = sq(eps, model(x0, t))
+    elif bug == "x0_target":
+        loss = sq(x0, model(x_t, t))
+    elif bug == "mse":
+        loss = ((eps - model(x_t, t)) ** 2).mean()
+    elif bug == "sum":
+        loss = ((eps - model(x_t, t)) ** 2).sum()
+    elif bug == "alpha":
+        al = _col(s.alphas, t - 1)
+        loss = sq(eps, model(al.sqrt() * x0 + (1 - al).sqrt() * eps, t))
+    elif bug == "off_by_one":
+        aw = _col(s.abar, t)
+        loss = sq(eps, model(aw.sqrt() * x0 + (1 - aw).sqrt() * eps, t))
+    elif bug == "t_over_T":
+        loss = sq(eps, model(x_t, t / s.T))
+    elif bug == "t_minus_1":
+        loss = sq(eps, model(x_t, t - 1))
+    elif bug == "variance":
+        loss = sq(eps, model(ab * x0 + (1 - ab) * eps, t))
+    else:
+        loss = sq(eps, model(x_t, t))
+    if bug != "no_zero_grad":
+        opt.zero_grad()
+    loss.backward()
+    opt.step()
     with torch.no_grad():
-        x_wrong = _col(s.abar, t).sqrt() * x0 + (1 - _col(s.abar, t)).sqrt() * eps
-        return [
-            Mistake(sq(eps, model(x0, t)), "eps_theta sees the NOISY point x_t = sqrt(abar_t) x_0 + "
-                                           "sqrt(1 - abar_t) eps, not the data x_0"),
-            Mistake(sq(x0, model(x_t, t)), "the network predicts the noise: compare eps_theta(x_t, t) with eps, "
-                                           "not with x_0"),
-            Mistake(((eps - model(x_t, t)) ** 2).mean(), "the slide's loss is the squared NORM ||eps - eps_theta||^2: "
-                                                         "sum over the d coordinates, then average over the batch "
-                                                         "(F.mse_loss also divides by d)"),
-            Mistake(((eps - model(x_t, t)) ** 2).sum(), "average the squared norms over the batch, do not sum them"),
-            Mistake((eps - model(x_t, t)).norm(dim=-1).mean(), "square the norm: ||eps - eps_theta||^2"),
-            Mistake(sq(eps, model(al.sqrt() * x0 + (1 - al).sqrt() * eps, t)), ALPHA_FOR_ABAR),
-            Mistake(sq(eps, model(x_wrong, t)), OFF_BY_ONE),
-            Mistake(sq(eps, model(x_t, t / s.T)), "call eps_model(x_t, t) with the step t itself (an integer in 1..T), "
-                                                  "not t / T"),
-            Mistake(sq(eps, model(x_t, t - 1)), "call eps_model with the step t of x_t, not t - 1"),
-        ]
+        return _flat(model.state_dict())
+
+
+def _loss_after(model, x0, t, eps, s: dm.NoiseSchedule) -> float:
+    """The loss of the batch with the parameters after the reference's step (what a late return gives)."""
+    model, opt = _fresh_model(model)
+    dm.ddpm_train_step(model, opt, x0, t, eps, s)
+    with torch.no_grad():
+        return float(dm.eps_loss(model, x0, t, eps, s))
 
 
 @register(
-    "7.3", SECTION, "The DDPM training loss", 2, "ddpm_loss",
-    "noise x_0 to x_t with the kernel, ask eps_model(x_t, t) for the noise, and average ||eps - eps_theta||^2 "
-    "(a sum over coordinates) over the batch",
-    reference=dm.eps_loss,
+    "7.2", SECTION, "One DDPM training step", 3, "ddpm_train_step",
+    "the training algorithm's loop body on the given batch: noise the data to step t, ask the network for the "
+    "noise, regress, and take one optimiser step",
+    reference=dm.ddpm_train_step, kind="training-step",
+    hints=(
+        "x_t comes from the diffusion kernel (exercise 7.1) with the given eps; the network sees (x_t, t) and its "
+        "target is the noise eps. The parameters arrive with gradients left over from an earlier step: clear them "
+        "before the backward pass",
+        "the loss is the slide's squared NORM, summed over the d coordinates and averaged over the batch "
+        "(F.mse_loss also divides by d, which shrinks the step d times); call eps_model with the integer steps t "
+        "themselves; return the loss computed before the step, as a float",
+        "abar = torch.cumprod(1 - betas, 0)[t - 1][:, None]; x_t = abar.sqrt() * x0 + (1 - abar).sqrt() * eps; "
+        "loss = ((eps - eps_model(x_t, t)) ** 2).sum(-1).mean(); optimizer.zero_grad(); loss.backward(); "
+        "optimizer.step(); return loss.item()",
+    ),
 )
-def check_ddpm_loss(fn) -> None:
-    """Exercise 7.3: compares with :func:`~course_utils.s07_ddpm.diffusion.eps_loss`."""
-    s = _linear()
-    g = generator(75)
-    x0 = torch.randn(48, 3, generator=g, dtype=torch.float64)
-    eps = torch.randn(48, 3, generator=g, dtype=torch.float64)
-    t = torch.randint(1, s.T, (48,), generator=g)
-    model = ToyNoiseModel(3, 76)
-    with torch.no_grad():
-        ref = dm.eps_loss(model, x0, t, eps, s)
-    value, grads = call_with_grad(fn, model, *clone_args(x0, t, eps, s.betas), wrt=(0,))
-    if grads is None or grads[0] is None or all(gr is None for gr in grads[0]):
-        raise CheckFailed("no gradient reaches the network's parameters: compute the loss with torch operations "
-                          "on eps_model's output (no .item(), .detach() or numpy), or it cannot train")
-    expect_close(value, ref, what="48 points in 3-D at random steps and a small noise model",
-                 mistakes=_loss_mistakes(model, x0, t, eps, s), rtol=1e-6)
-    if any(gr is None for gr in grads[0]):
-        raise CheckFailed("some of the network's parameters receive no gradient: call eps_model on the whole batch")
-    r = _random_schedule(77)
-    t2 = torch.randint(1, r.T + 1, (48,), generator=g)
-    t2[0] = r.T
-    with torch.no_grad():
-        expect_close(fn(model, *clone_args(x0, t2, eps, r.betas)), dm.eps_loss(model, x0, t2, eps, r),
-                     what="a random schedule with T = 50, t up to T", rtol=1e-6)
+def check_ddpm_train_step(fn) -> None:
+    """Exercise 7.2: compares with :func:`~course_utils.s07_ddpm.diffusion.ddpm_train_step`.
+
+    Runs the student's step and the reference on identical copies of a small seeded noise model with plain
+    SGD (lr 0.4, no momentum), whose parameters hold gradients left over from an earlier step (the grader's
+    sandbox receives them too), then compares every parameter and the returned loss; the buggy variants of
+    :func:`_train_variant` name the mistake.
+    """
+    for k, (s, what) in enumerate(((_linear(), "48 points in 3-D, Ho et al.'s schedule"),
+                                   (_random_schedule(77), "48 points in 3-D, a random schedule with T = 50"))):
+        model, x0, t, eps = _train_case(75 + 3 * k, s)
+        ref_model, ref_opt = _fresh_model(model)
+        ref_loss = dm.ddpm_train_step(ref_model, ref_opt, x0.clone(), t.clone(), eps.clone(), s)
+        with torch.no_grad():
+            ref = _flat(ref_model.state_dict())
+        mine, opt = _fresh_model(model)
+        value, after = call_with_state(fn, mine, opt, *clone_args(x0, t, eps, s.betas))
+        if not isinstance(after[0], dict):
+            raise CheckFailed("the model could not be read back after your step")
+        got = _flat(after[0])
+        with torch.no_grad():
+            start = _flat(model.state_dict())
+
+        def variant(bug, x0=x0, t=t, eps=eps, s=s, model=model):
+            return _train_variant(model, x0, t, eps, s, bug)
+
+        mistakes = [
+            Mistake(start, "the parameters did not move: after loss.backward(), take the step (optimizer.step()); "
+                           "zero_grad goes BEFORE backward, not between backward and step"),
+            Mistake(variant("no_zero_grad"), "the step also applied gradients left over from an earlier step: "
+                                             "call optimizer.zero_grad() before loss.backward()"),
+            Mistake(variant("x0_in"), "eps_theta must see the NOISY point x_t built from x_0, t and eps, "
+                                      "not the data x_0"),
+            Mistake(variant("x0_target"), "the network predicts the noise: regress eps_model(x_t, t) on eps, "
+                                          "not on x_0"),
+            Mistake(variant("mse"), "the step is d times too small: the slide's loss is the squared NORM, summed over "
+                                    "the d coordinates (F.mse_loss and .mean() also divide by d)"),
+            Mistake(variant("sum"), "the step is n times too large: average the squared norms over the batch, "
+                                    "do not sum them"),
+            Mistake(variant("alpha"), ALPHA_FOR_ABAR),
+            Mistake(variant("off_by_one"), OFF_BY_ONE),
+            Mistake(variant("variance"), "x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps: the kernel's coefficients "
+                                         "are square roots"),
+            Mistake(variant("t_over_T"), "call eps_model(x_t, t) with the integer steps t, not t / T"),
+            Mistake(variant("t_minus_1"), "call eps_model with the step t of x_t, not t - 1"),
+        ]
+        expect_close(got, ref, what=f"{what}: the parameters after one SGD step (lr {_LR})", mistakes=mistakes,
+                     rtol=1e-6, atol=1e-9)
+        if isinstance(value, torch.Tensor) and value.requires_grad:
+            value = value.detach()
+        expect_close(value, torch.tensor(ref_loss, dtype=torch.float64),
+                     what=f"{what}: the returned loss (before the step)", rtol=1e-6,
+                     mistakes=[Mistake(torch.tensor(_loss_after(model, x0, t, eps, s)),
+                                       "that is the loss AFTER the step: return the loss the step was taken on")])
 
 
-# --- 7.4 ---------------------------------------------------------------------------------------------
+# --- 7.3 ---------------------------------------------------------------------------------------------
 
 
 def _step_case(seed: int, n: int = 32, d: int = 2):
     g = generator(seed)
     return tuple(torch.randn(n, d, generator=g, dtype=torch.float64) for _ in range(3))
+
+
+PROVIDED_BUG = ("this is still the provided function's behaviour: its mean is right, but look at the size of the "
+                "noise it adds. sigma_t^2 = beta_t: is beta_t the standard deviation or the variance?")
 
 
 def _ancestral_mistakes(x_t, t: int, eps_hat, z, s: dm.NoiseSchedule) -> list[Mistake]:
@@ -210,8 +304,7 @@ def _ancestral_mistakes(x_t, t: int, eps_hat, z, s: dm.NoiseSchedule) -> list[Mi
     beta, abar, alpha = s.betas[i], s.abar[i], s.alphas[i]
     noise = beta.sqrt() * z
     out = [
-        Mistake(m + beta * z, "the slide's slip: sigma_t^2 = beta_t is a VARIANCE, so the noise is "
-                              "sqrt(beta_t) z, not beta_t z (nor (1 - alpha_t) z)"),
+        Mistake(m + beta * z, PROVIDED_BUG),
         Mistake(m + s.posterior_variance[i].sqrt() * z,
                 "that is sigma_t^2 = beta tilde_t (the posterior variance), Ho et al.'s other choice: this course "
                 "uses sigma_t^2 = beta_t"),
@@ -235,13 +328,21 @@ def _ancestral_mistakes(x_t, t: int, eps_hat, z, s: dm.NoiseSchedule) -> list[Mi
 
 
 @register(
-    "7.4", SECTION, "One reverse (ancestral) step", 3, "ancestral_step",
-    "x_{t-1} = (x_t - (1 - alpha_t) / sqrt(1 - abar_t) eps_hat) / sqrt(alpha_t) + sigma_t z with sigma_t^2 = beta_t "
-    "(a variance), and z = 0 at the last step, t = 1",
-    reference=dm.ancestral_step,
+    "7.3", SECTION, "Find the bug: one reverse (ancestral) step", 3, "ancestral_step",
+    "the provided step has one mistake: compare each term with the sampling algorithm, and measure the noise "
+    "it adds",
+    reference=dm.ancestral_step, kind="find-the-bug",
+    hints=(
+        "the mean term and the last step (no noise at t = 1) are right; the bug is in the noise term. Measure it: "
+        "with eps_hat = 0, what standard deviation does one step of the provided code add at t = T, and what "
+        "should it be if sigma_t^2 = beta_t?",
+        "the noise added at step t must have VARIANCE beta_t (the slide writes 'sigma_t = 1 - alpha_t', but it is "
+        "the variance that is set), so its standard deviation is the square root of beta_t",
+        "return mean + betas[t - 1].sqrt() * z (and the mean alone when t == 1)",
+    ),
 )
 def check_ancestral_step(fn) -> None:
-    """Exercise 7.4: compares with :func:`~course_utils.s07_ddpm.diffusion.ancestral_step`."""
+    """Exercise 7.3: compares with :func:`~course_utils.s07_ddpm.diffusion.ancestral_step`."""
     s = _linear()
     for k, t in enumerate((500, 2, s.T)):
         x_t, eps_hat, z = _step_case(78 + k)
@@ -263,7 +364,7 @@ def check_ancestral_step(fn) -> None:
                  mistakes=_ancestral_mistakes(x_t, 20, eps_hat, z, r))
 
 
-# --- 7.5 ---------------------------------------------------------------------------------------------
+# --- 7.4 ---------------------------------------------------------------------------------------------
 
 
 def _ddim_mistakes(x_t, t: int, t_prev: int, eps_hat, s: dm.NoiseSchedule) -> list[Mistake]:
@@ -295,13 +396,22 @@ def _ddim_mistakes(x_t, t: int, t_prev: int, eps_hat, s: dm.NoiseSchedule) -> li
 
 
 @register(
-    "7.5", SECTION, "One DDIM step (eta = 0)", 2, "ddim_step",
-    "estimate x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t), then move it to step t_prev: "
-    "sqrt(abar_{t'}) x0_hat + sqrt(1 - abar_{t'}) eps_hat, with abar_0 = 1 when t_prev = 0",
-    reference=ddim.ddim_step,
+    "7.4", SECTION, "DDIM's step, built from the marginals (eta = 0)", 3, "ddim_step",
+    "keep the marginal q(x_t | x_0) and reuse the predicted noise: first estimate the clean point from x_t, then "
+    "put it where the kernel would put it at step t_prev",
+    reference=ddim.ddim_step, kind="build",
+    hints=(
+        "x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps: solve it for x_0 with eps_hat in place of eps; that is "
+        "x0_hat (Tweedie's denoiser). Then sample the kernel at t_prev from x0_hat, with the same noise direction "
+        "eps_hat instead of a fresh draw",
+        "abar at t_prev is abar[t_prev - 1], except at t_prev = 0 (clean data) where abar_0 = 1: abar[-1] would be "
+        "abar_T. The coefficients are square roots of abar_t, abar_{t'} and 1 - abar (kernel variances)",
+        "x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t); "
+        "return sqrt(abar_{t'}) x0_hat + sqrt(1 - abar_{t'}) eps_hat, with abar_{t'} = 1 when t_prev = 0",
+    ),
 )
 def check_ddim_step(fn) -> None:
-    """Exercise 7.5: compares with :func:`~course_utils.s07_ddpm.ddim.ddim_step`."""
+    """Exercise 7.4: compares with :func:`~course_utils.s07_ddpm.ddim.ddim_step`."""
     s = _linear()
     for k, (t, t_prev) in enumerate(((800, 600), (s.T, s.T - 20), (60, 0))):
         x_t, eps_hat, _ = _step_case(84 + k)
@@ -316,16 +426,24 @@ def check_ddim_step(fn) -> None:
                  mistakes=_ddim_mistakes(x_t, 30, 10, eps_hat, r))
 
 
-# --- 7.6 ---------------------------------------------------------------------------------------------
+# --- 7.5 ---------------------------------------------------------------------------------------------
 
 
 @register(
-    "7.6", SECTION, "From noise prediction to score", 1, "eps_to_score",
-    "the kernel's score is -(x_t - sqrt(abar_t) x_0) / (1 - abar_t) = -eps / sqrt(1 - abar_t); abar_t = abar[t - 1]",
-    reference=dm.eps_to_score,
+    "7.5", SECTION, "From noise prediction to score", 1, "eps_to_score",
+    "write the kernel's score in terms of the noise that made x_t, then let the network's prediction stand in "
+    "for that noise",
+    reference=dm.eps_to_score, kind="warm-up",
+    hints=(
+        "in the kernel's score -(x_t - sqrt(abar_t) x_0) / (1 - abar_t), substitute x_t = sqrt(abar_t) x_0 + "
+        "sqrt(1 - abar_t) eps: the numerator is a multiple of eps",
+        "(1 - abar_t) is a variance and sqrt(1 - abar_t) the noise's standard deviation: one of them cancels. "
+        "abar_t is abar[t - 1], one per row ([:, None])",
+        "abar = torch.cumprod(1 - betas, 0)[t - 1][:, None]; return -eps_hat / (1 - abar).sqrt()",
+    ),
 )
 def check_eps_to_score(fn) -> None:
-    """Exercise 7.6: compares with :func:`~course_utils.s07_ddpm.diffusion.eps_to_score`."""
+    """Exercise 7.5: compares with :func:`~course_utils.s07_ddpm.diffusion.eps_to_score`."""
     for k, s in enumerate((_linear(), _random_schedule(89))):
         g = generator(90 + k)
         eps_hat = torch.randn(40, 2, generator=g, dtype=torch.float64)

@@ -122,10 +122,7 @@ SCHEDULES: dict[str, Callable[[int], Tensor]] = {"linear": linear_betas, "cosine
 
 
 def alpha_bar(betas) -> Tensor:
-    r""":math:`\bar\alpha_t = \prod_{s=1}^t (1 - \beta_s)` for t = 1..T; betas (T,) -> (T,), same indexing.
-
-    Graded in exercise 7.1 (notebook ``07_ddpm``).
-    """
+    r""":math:`\bar\alpha_t = \prod_{s=1}^t (1 - \beta_s)` for t = 1..T; betas (T,) -> (T,), same indexing."""
     betas = _betas(betas)
     return torch.cumprod(1 - betas, dim=0)
 
@@ -311,7 +308,7 @@ def q_sample(x0, t, eps, schedule: NoiseSchedule) -> Tensor:
 
     x0, eps: (n, d); t: int or (n,) steps in 1..T. Returns (n, d).
 
-    Graded in exercise 7.2 (notebook ``07_ddpm``).
+    Graded in exercise 7.1 (notebook ``07_ddpm``).
     """
     x0 = as_points(x0, "x0")
     eps = as_tensor(eps, "eps", x0.dtype)
@@ -369,7 +366,7 @@ def eps_to_score(eps_hat, t, schedule: NoiseSchedule) -> Tensor:
     (The kernel's score is :math:`\nabla \log q(x_t \mid x_0) = -(x_t - \sqrt{\bar\alpha_t} x_0)/(1 - \bar\alpha_t)
     = -\varepsilon / \sqrt{1 - \bar\alpha_t}`.) eps_hat: (n, d). Returns (n, d).
 
-    Graded in exercise 7.6 (notebook ``07_ddpm``).
+    Graded in exercise 7.5 (notebook ``07_ddpm``).
     """
     eps_hat = as_points(eps_hat, "eps_hat")
     return (-1 / (1 - schedule.at(schedule.abar, t, eps_hat)).sqrt()).to(eps_hat.dtype) * eps_hat
@@ -404,13 +401,41 @@ def eps_loss(eps_model, x0, t, eps, schedule: NoiseSchedule) -> Tensor:
 
     Returns:
         A scalar tensor (differentiable in the model's parameters).
-
-    Graded in exercise 7.3 (notebook ``07_ddpm``).
     """
     x0 = as_points(x0, "x0")
     steps = check_steps(t, schedule.T, x0.shape[0])
     x_t = q_sample(x0, steps, eps, schedule)
     return ((as_tensor(eps, "eps", x0.dtype) - call_eps_model(eps_model, x_t, steps)) ** 2).sum(-1).mean()
+
+
+def ddpm_train_step(eps_model, optimizer, x0, t, eps, schedule: NoiseSchedule) -> float:
+    r"""One step of the slides' training algorithm on a given batch (its t and noise drawn by the caller):
+
+    .. math:: x_t = \sqrt{\bar\alpha_t}\, x_0 + \sqrt{1 - \bar\alpha_t}\,\varepsilon, \qquad
+              L = \frac1n \sum_i \big\|\varepsilon_i - \varepsilon_\theta(x_{t_i}, t_i)\big\|^2, \qquad
+              \theta \leftarrow \text{optimizer step on } \nabla_\theta L
+
+    (zero the gradients first: the parameters may hold gradients left over from an earlier step).
+
+    Args:
+        eps_model: :math:`\varepsilon_\theta`, an ``nn.Module`` called as ``eps_model(x_t (n, d), t (n,))``.
+        optimizer: a ``torch.optim`` optimiser over its parameters.
+        x0: data (n, d); t: steps (n,) in 1..T; eps: the noise (n, d).
+
+    Returns:
+        The loss before the step, a float.
+
+    Graded in exercise 7.2 (notebook ``07_ddpm``).
+    """
+    x0 = as_points(x0, "x0")
+    steps = check_steps(t, schedule.T, x0.shape[0])
+    abar = schedule.at(schedule.abar, steps, x0)
+    x_t = _mix(abar.sqrt(), x0, (1 - abar).sqrt(), as_tensor(eps, "eps", x0.dtype))
+    loss = ((as_tensor(eps, "eps", x0.dtype) - call_eps_model(eps_model, x_t, steps)) ** 2).sum(-1).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
 
 
 # --- the reverse process ------------------------------------------------------------------------
@@ -455,7 +480,7 @@ def ancestral_step(x_t, t: int, eps_hat, z, schedule: NoiseSchedule, variance: V
     Returns:
         :math:`x_{t-1}`, shape (n, d).
 
-    Graded in exercise 7.4 (notebook ``07_ddpm``).
+    Graded in exercise 7.3 (notebook ``07_ddpm``).
     """
     check_int(t, "t", what="one int step: every point at the same step")
     mean = p_mean(x_t, t, eps_hat, schedule)

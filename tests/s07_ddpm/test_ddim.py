@@ -197,3 +197,38 @@ def test_ddim_from_t_start_denoises_a_partly_noisy_point():
     assert path.shape == (11, 100, 2)
     # x_100 has drifted (shrunk and noised); DDIM brings it back within the modes' spread (sd 0.22 and 0.32)
     assert float((out - x0).norm(dim=1).mean()) < 0.3 < float((x_t - x0).norm(dim=1).mean())
+
+
+class _Run:
+    """A stand-in for diffusion.DDPMRun: a noise predictor, the schedule, and seeded starting noise."""
+
+    def __init__(self, model, d):
+        self.model, self.d, self.schedule = model, d, LINEAR
+
+    def noise(self, n, seed):
+        return torch.randn(n, self.d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def test_quality_sweep_ranks_the_step_counts_where_w2_cannot():
+    """The sweep's measure, the distance to the accurate ODE solution from the same x_T, falls monotonically with
+    the steps and like 1/steps (Euler's order); exact W2 to fresh data on the same 500 samples does not."""
+    from course_utils.data import eight_gaussians
+    from course_utils.metrics import w2_exact
+
+    target = eight_gaussians()
+
+    def exact(x, t):
+        return ddim.mixture_eps(x.double(), t, target, LINEAR).to(x.dtype)
+
+    steps = (1, 2, 5, 10, 20, 50, 200)
+    q = ddim.ddim_quality(_Run(exact, 2), _Run(lambda x, t: torch.zeros_like(x), 64), target, steps=steps,
+                          n_2d=500, n_digits=100)
+    gaps = [q.ode_gap[k] for k in steps]
+    assert all(a > b for a, b in zip(gaps, gaps[1:], strict=False))
+    assert 3 < q.ode_gap[10] / q.ode_gap[50] < 7 and q.ode_gap[200] < 0.02
+    g = torch.Generator().manual_seed(3)
+    w2 = [w2_exact(q.sweep_2d.samples[k], target.sample(500, g)) for k in (5, 10, 20, 50, 200)]
+    assert not all(a > b for a, b in zip(w2, w2[1:], strict=False))  # W2's own noise reorders them
+    # one step from x_T with a zero noise prediction is x_T / sqrt(abar_T): clipped, every pixel saturates
+    assert q.saturated[1] > 0.95
+    assert ddim.saturated_fraction(torch.tensor([0.0, 1.0, 0.5, 0.9995])) == 0.75

@@ -41,9 +41,9 @@ def test_reverse_and_quality_figures():
     _, (path, steps) = dm.ancestral_sample(net, torch.randn(50, 2), small, return_path=True, path_every=5)
     fig = plot_ddpm_reverse(path, steps, torch.randn(100, 2), shown=(20, 10, 0))
     assert len(fig.axes) == 3
-    w2 = {1: 3.0, 10: 0.5, 100: 0.3}
-    assert len(plot_ddim_quality(w2, 0.2, 0.25).axes) == 1
-    fig = plot_ddim_quality(w2, 0.2, 0.25, {1: 0.5, 10: 0.6, 100: 0.7}, 0.9, {1: 0.01, 10: 0.1, 100: 1.0})
+    gap = {1: 3.0, 10: 0.5, 100: 0.05}
+    assert len(plot_ddim_quality(gap).axes) == 1
+    fig = plot_ddim_quality(gap, {1: 5.0, 10: 1.6, 100: 1.3}, 2.0, {1: 0.01, 10: 0.1, 100: 1.0})
     assert len(fig.axes) == 2
     assert isinstance(plot_ddim_ode_gaps({"DDIM": {5: 0.5, 50: 0.05}, "Euler": {5: 0.3, 50: 0.03}}), Figure)
 

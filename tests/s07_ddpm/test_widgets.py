@@ -79,6 +79,6 @@ def test_tweedie_lens_matches_the_exact_denoiser(built):
 
 def test_steps_demo_only_looks_up(built):
     d = built["ddim_steps_demo"]
-    assert set(d.quality.w2) == set(ddim.QUALITY_STEPS)
+    assert set(d.quality.ode_gap) == set(ddim.QUALITY_STEPS)
     d.controls["steps"].value = 1000
     assert "1000 steps" in d.readout.value
