@@ -8,6 +8,7 @@ mistake it looks like; that is the feedback that teaches.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,7 +20,8 @@ from torch import Tensor
 from .core import CheckFailed, current_exercise
 
 __all__ = ["Mistake", "to_plain_tensor", "expect_close", "clone_args", "generator", "set_hidden_salt",
-           "for_student", "hidden_seed", "call_with_grad", "call_with_state", "state_of", "seeded_module"]
+           "for_student", "hidden_seed", "call_with_grad", "call_with_state", "state_of", "seeded_module",
+           "with_leftover_grads", "copy_with_grads", "flat_state"]
 
 # The course's grading secret. The class grader sets it (``--secret``/``--salt``); a student's
 # notebook never does, so there every check sees the inputs written in it.
@@ -167,6 +169,34 @@ def seeded_module(build, g: torch.Generator) -> torch.nn.Module:
             elif isinstance(m, torch.nn.Embedding):
                 m.weight.copy_(torch.randn(m.weight.shape, generator=g, dtype=torch.float64))
     return module
+
+
+def with_leftover_grads(module: torch.nn.Module, g: torch.Generator, scale: float = 0.5) -> torch.nn.Module:
+    """``module`` with gradients "left over from an earlier step" in every parameter's ``.grad``, drawn from ``g``.
+
+    A training step must zero them first (``optimizer.zero_grad()``); one that forgets applies them
+    too, and a check sees it. They are recorded on the module, so :func:`copy_with_grads` can put
+    them back on each copy (``copy.deepcopy`` and pickling drop ``.grad``; the class grader's sandbox
+    restores them on its side).
+    """
+    module._leftover = [scale * torch.randn(p.shape, generator=g, dtype=torch.float64).to(p.dtype)
+                        for p in module.parameters()]
+    for p, grad in zip(module.parameters(), module._leftover, strict=True):
+        p.grad = grad.clone()
+    return module
+
+
+def copy_with_grads(module: torch.nn.Module) -> torch.nn.Module:
+    """A deep copy of ``module`` with the leftover gradients of :func:`with_leftover_grads` in place."""
+    twin = copy.deepcopy(module)
+    for p, grad in zip(twin.parameters(), getattr(twin, "_leftover", ()), strict=True):
+        p.grad = grad.clone()
+    return twin
+
+
+def flat_state(state: dict) -> Tensor:
+    """A module's ``state_dict`` (or :func:`call_with_state`'s reading of it) as one flat float64 vector."""
+    return torch.cat([to_plain_tensor(v).flatten() for v in state.values()])
 
 
 def state_of(x):

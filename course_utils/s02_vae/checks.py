@@ -12,7 +12,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
 from ..grading.compare import (
     Mistake,
@@ -20,9 +20,11 @@ from ..grading.compare import (
     call_with_state,
     clone_args,
     expect_close,
+    flat_state,
     generator,
     seeded_module,
     to_plain_tensor,
+    with_leftover_grads,
 )
 from ..grading.core import CheckFailed, register
 from ..s01_kl_elbo.divergences import kl_std_normal
@@ -248,35 +250,14 @@ def check_negative_elbo_bernoulli(fn) -> None:
 # 2.4 one training step of a VAE (Bernoulli decoder)
 
 
-class _Primed(nn.Sequential):
-    """A Sequential whose parameters hold gradients left over from an earlier backward pass.
-
-    They stay through pickling (the grader sends the arguments to another process, and a
-    parameter's pickle drops its ``.grad``), so a step that forgets ``zero_grad`` shows it
-    in the notebook and in grading alike.
-    """
-
-    def prime(self, g: torch.Generator) -> _Primed:
-        self._leftover = [torch.randn(p.shape, generator=g, dtype=F64) for p in self.parameters()]
-        self._restore()
-        return self
-
-    def _restore(self) -> None:
-        for p, grad in zip(self.parameters(), getattr(self, "_leftover", ()), strict=False):
-            p.grad = grad.clone()
-
-    def __setstate__(self, state) -> None:
-        super().__setstate__(state)
-        self._restore()
-
-
 def _step_nets(seed: int, d: int = 12, j: int = 3, hidden: int = 10):
-    """Identical copies for identical seeds: (encoder, decoder, SGD optimizer, x, eps), all float64."""
-    g = torch.Generator().manual_seed(seed)
-    enc = seeded_module(lambda: _Primed(nn.Linear(d, hidden), nn.Tanh(), nn.Linear(hidden, 2 * j)).to(F64), g)
-    dec = seeded_module(lambda: _Primed(nn.Linear(j, hidden), nn.Tanh(), nn.Linear(hidden, d)).to(F64), g)
-    enc.prime(g)
-    dec.prime(g)
+    """Identical copies for identical seeds (the hidden seed, in grading): (encoder, decoder, SGD optimizer, x, eps),
+    all float64, the networks holding gradients left over from an earlier step."""
+    g = generator(seed)
+    enc = seeded_module(lambda: nn.Sequential(nn.Linear(d, hidden), nn.Tanh(), nn.Linear(hidden, 2 * j)).to(F64), g)
+    dec = seeded_module(lambda: nn.Sequential(nn.Linear(j, hidden), nn.Tanh(), nn.Linear(hidden, d)).to(F64), g)
+    with_leftover_grads(enc, g, scale=1.0)  # a step that forgets zero_grad applies these too
+    with_leftover_grads(dec, g, scale=1.0)
     opt = torch.optim.SGD([*enc.parameters(), *dec.parameters()], lr=0.5)
     x = torch.rand(16, d, generator=g, dtype=F64)
     eps = torch.randn(16, j, generator=g, dtype=F64)
@@ -328,10 +309,6 @@ STEP_BUGS = {
 }
 
 
-def _flat(state: dict) -> Tensor:
-    return torch.cat([to_plain_tensor(t, "a parameter").flatten() for t in state.values()])
-
-
 @register(
     "2.4", SECTION, "One training step of a VAE", 4, "vae_step",
     "chain what you have built: encode, sample z with the given noise, decode, the loss of exercise 2.3 "
@@ -360,24 +337,25 @@ def check_vae_step(fn) -> None:
     g = generator(204)
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=g))
     enc0, dec0, *_ = _step_nets(seed)
-    before = torch.cat([_flat(enc0.state_dict()), _flat(dec0.state_dict())])
+    before = torch.cat([flat_state(enc0.state_dict()), flat_state(dec0.state_dict())])
     ref_enc, ref_dec, ref_opt, *_ = ref_args = _step_nets(seed)
     ref_loss = vae.vae_step(*ref_args)
-    ref_after = torch.cat([_flat(ref_enc.state_dict()), _flat(ref_dec.state_dict())])
+    ref_after = torch.cat([flat_state(ref_enc.state_dict()), flat_state(ref_dec.state_dict())])
     mistakes_params, mistakes_loss = [], []
     for bug, says in STEP_BUGS.items():
         enc, dec, opt, xb, eb = _step_nets(seed)
         loss = _buggy_step(bug)(enc, dec, opt, xb, eb)
-        mistakes_params.append(Mistake(torch.cat([_flat(enc.state_dict()), _flat(dec.state_dict())]) - before, says))
+        moved = torch.cat([flat_state(enc.state_dict()), flat_state(dec.state_dict())]) - before
+        mistakes_params.append(Mistake(moved, says))
         mistakes_loss.append(Mistake(loss, says))
-    n_enc = _flat(enc0.state_dict()).numel()
+    n_enc = flat_state(enc0.state_dict()).numel()
 
     value, after = call_with_state(fn, *_step_nets(seed))
     if not isinstance(after, (tuple, list)) or len(after) != 5 or not all(isinstance(a, dict) for a in after[:2]):
         raise CheckFailed("could not read the networks back after your step")
     if any(set(a) != set(m.state_dict()) for a, m in zip(after[:2], (enc0, dec0), strict=True)):
         raise CheckFailed("your step changed the networks' structure: update their parameters only")
-    got_after = torch.cat([_flat(after[0]), _flat(after[1])])
+    got_after = torch.cat([flat_state(after[0]), flat_state(after[1])])
     what = "a tiny VAE (12 pixels, J = 3, 16 digits), plain SGD (lr 0.5)"
     if bool(torch.equal(got_after, before)):
         raise CheckFailed(f"on {what}: no parameter moved: backpropagate the loss, then call optimizer.step()")
@@ -391,7 +369,7 @@ def check_vae_step(fn) -> None:
     except CheckFailed:
         _, again = call_with_state(fn, *_step_nets(seed))
         if isinstance(again, (tuple, list)) and len(again) == 5 and all(isinstance(a, dict) for a in again[:2]):
-            if not torch.equal(torch.cat([_flat(again[0]), _flat(again[1])]), got_after):
+            if not torch.equal(torch.cat([flat_state(again[0]), flat_state(again[1])]), got_after):
                 raise CheckFailed(f"on {what}: two identical calls moved the parameters differently: your step "
                                   "draws its own noise; use the eps it is given") from None
         raise

@@ -7,7 +7,6 @@ and :mod:`~.adain`, and names the likely mistake when it can.
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
@@ -20,10 +19,13 @@ from ..grading.compare import (
     call_with_grad,
     call_with_state,
     clone_args,
+    copy_with_grads,
     expect_close,
+    flat_state,
     generator,
     seeded_module,
     to_plain_tensor,
+    with_leftover_grads,
 )
 from ..grading.core import CheckFailed, register
 from ..s01_kl_elbo import divergences
@@ -326,21 +328,14 @@ def _gan_case(seed: int):
     x_real = 1.0 + 0.5 * torch.randn(16, 2, generator=g, dtype=torch.float64)
     z = torch.randn(12, 2, generator=g, dtype=torch.float64)
     for net in (gen, disc):  # gradients left over from an earlier step: a step must zero them first
-        net._leftover = [0.5 * torch.randn(p.shape, generator=g, dtype=torch.float64) for p in net.parameters()]
+        with_leftover_grads(net, g)
     return gen, disc, x_real, z
 
 
 def _fresh(gen, disc):
     """Copies of the two networks, their leftover gradients in place, and a plain SGD optimiser over each."""
-    gen, disc = copy.deepcopy(gen), copy.deepcopy(disc)
-    for net in (gen, disc):
-        for p, grad in zip(net.parameters(), net._leftover, strict=True):
-            p.grad = grad.clone()
+    gen, disc = copy_with_grads(gen), copy_with_grads(disc)
     return gen, disc, torch.optim.SGD(gen.parameters(), lr=_LR_G), torch.optim.SGD(disc.parameters(), lr=_LR_D)
-
-
-def _flat(state) -> torch.Tensor:
-    return torch.cat([to_plain_tensor(v).flatten() for v in state.values()])
 
 
 def _gan_variant(gen, disc, x_real, z, *, detach=True, zero_g=True, zero_d=True, stale=False,
@@ -400,7 +395,7 @@ def check_gan_step(fn) -> None:
     gen, disc, x_real, z = _gan_case(36)
     g_ref, d_ref, opt_g, opt_d = _fresh(gen, disc)
     ref_losses = gan_training.gan_step(g_ref, d_ref, opt_g, opt_d, x_real.clone(), z.clone())
-    ref_g, ref_d = _flat(g_ref.state_dict()), _flat(d_ref.state_dict())
+    ref_g, ref_d = flat_state(g_ref.state_dict()), flat_state(d_ref.state_dict())
     g_mine, d_mine, opt_g, opt_d = _fresh(gen, disc)
     try:
         value, after = call_with_state(fn, g_mine, d_mine, opt_g, opt_d, *clone_args(x_real, z))
@@ -409,9 +404,9 @@ def check_gan_step(fn) -> None:
         raise
     if not isinstance(after[0], dict) or not isinstance(after[1], dict):
         raise CheckFailed("the networks could not be read back after your step")
-    got_g, got_d = _flat(after[0]), _flat(after[1])
+    got_g, got_d = flat_state(after[0]), flat_state(after[1])
     what = "tiny seeded networks with plain SGD (lr_G = 0.2, lr_D = 0.3)"
-    start_g, start_d = _flat(gen.state_dict()), _flat(disc.state_dict())
+    start_g, start_d = flat_state(gen.state_dict()), flat_state(disc.state_dict())
 
     def variant(**bug):
         return _gan_variant(gen, disc, x_real, z, **bug)

@@ -8,7 +8,6 @@ slides' sign slip x_1 + eps, t and 1 - t swapped, a missing step size).
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
@@ -20,10 +19,13 @@ from ..grading.compare import (
     Mistake,
     call_with_state,
     clone_args,
+    copy_with_grads,
     expect_close,
+    flat_state,
     generator,
     seeded_module,
     to_plain_tensor,
+    with_leftover_grads,
 )
 from ..grading.core import CheckFailed, register
 from . import flow_matching, flows, probability_paths
@@ -268,7 +270,7 @@ def _cfm_step_case(seed: int):
     """A tiny seeded float64 field with leftover gradients, data x_1 (24, 2), noise x_0 (24, 2), times (24, 1)."""
     g = generator(seed)
     model = seeded_module(lambda: TinyField(), g)
-    model._leftover = [0.5 * torch.randn(p.shape, generator=g, dtype=F64) for p in model.parameters()]
+    with_leftover_grads(model, g)
     x_1 = 2 * torch.randn(24, 2, generator=g, dtype=F64) + torch.tensor([1.0, -0.5], dtype=F64)
     x_0 = torch.randn(24, 2, generator=g, dtype=F64)
     t = 0.05 + 0.9 * torch.rand(24, 1, generator=g, dtype=F64)
@@ -277,9 +279,7 @@ def _cfm_step_case(seed: int):
 
 def _fresh_field(model):
     """A copy of the network with its leftover gradients in place (deepcopy drops them) and plain SGD over it."""
-    model = copy.deepcopy(model)
-    for p, grad in zip(model.parameters(), model._leftover, strict=True):
-        p.grad = grad.clone()
+    model = copy_with_grads(model)
     return model, torch.optim.SGD(model.parameters(), lr=_LR_CFM)
 
 
@@ -299,11 +299,7 @@ def _cfm_step_variant(model, x_1, x_0, t, *, x_t=None, t_in=None, target=None, r
         loss.backward()
         if step:
             opt.step()
-    return _flat(model.state_dict()), float(loss.detach())
-
-
-def _flat(state) -> torch.Tensor:
-    return torch.cat([to_plain_tensor(v).flatten() for v in state.values()])
+    return flat_state(model.state_dict()), float(loss.detach())
 
 
 @register(
@@ -333,13 +329,13 @@ def check_cfm_step(fn) -> None:
     model, x_1, x_0, t = _cfm_step_case(54)
     ref_model, opt = _fresh_field(model)
     ref_loss = flow_matching.cfm_step(ref_model, opt, *clone_args(x_1, x_0, t))
-    ref = _flat(ref_model.state_dict())
+    ref = flat_state(ref_model.state_dict())
     mine, opt = _fresh_field(model)
     value, after = call_with_state(fn, mine, opt, *clone_args(x_1, x_0, t))
     if not isinstance(after[0], dict):
         raise CheckFailed("the network could not be read back after your step")
-    got = _flat(after[0])
-    start = _flat(model.state_dict())
+    got = flat_state(after[0])
+    start = flat_state(model.state_dict())
 
     def variant(**bug):
         return _cfm_step_variant(model, x_1, x_0, t, **bug)[0]

@@ -9,7 +9,6 @@ sign, beta_t where beta_t^2 belongs, ...).
 
 from __future__ import annotations
 
-import copy
 import functools
 import math
 
@@ -22,10 +21,13 @@ from ..grading.compare import (
     Mistake,
     call_with_state,
     clone_args,
+    copy_with_grads,
     expect_close,
+    flat_state,
     generator,
     seeded_module,
     to_plain_tensor,
+    with_leftover_grads,
 )
 from ..grading.core import CheckFailed, register
 from ..s05_flow_matching import probability_paths
@@ -365,21 +367,15 @@ def _dsm_case(seed: int, path: str):
     eps = _f64(n, 2, g=g)
     t = 0.08 + 0.84 * torch.rand(n, 1, generator=g, dtype=torch.float64)
     model = seeded_module(_TinyScoreNet, g)
-    model._leftover = [0.5 * torch.randn(p.shape, generator=g, dtype=torch.float64) for p in model.parameters()]
+    with_leftover_grads(model, g)
     s = probability_paths.gaussian_path(path)
     return model, z, t, eps, s.alpha(t), s.beta(t)
 
 
 def _fresh_dsm(model):
     """A copy of the network with its leftover gradients in place, and a plain SGD optimiser (no momentum)."""
-    model = copy.deepcopy(model)
-    for p, grad in zip(model.parameters(), model._leftover, strict=True):
-        p.grad = grad.clone()
+    model = copy_with_grads(model)
     return model, torch.optim.SGD(model.parameters(), lr=_LR_DSM)
-
-
-def _flat(state) -> torch.Tensor:
-    return torch.cat([to_plain_tensor(v).flatten() for v in state.values()])
 
 
 def _dsm_variant(model, z, t, eps, a, b, *, weight, zero=True, steps=1, reduce="mean", sign=1.0, at_data=False):
@@ -394,7 +390,7 @@ def _dsm_variant(model, z, t, eps, a, b, *, weight, zero=True, steps=1, reduce="
     for _ in range(steps):
         opt.step()
     with torch.no_grad():
-        return _flat(net.state_dict())
+        return flat_state(net.state_dict())
 
 
 @register(
@@ -426,12 +422,12 @@ def check_dsm_step(fn) -> None:
         model, z, t, eps, a, b = _dsm_case(seed, path)
         ref_net, ref_opt = _fresh_dsm(model)
         ref_loss = score_matching.dsm_step(ref_net, ref_opt, *clone_args(z, t, eps, a, b))
-        ref = _flat(ref_net.state_dict())
+        ref = flat_state(ref_net.state_dict())
         net, opt = _fresh_dsm(model)
         value, after = call_with_state(fn, net, opt, *clone_args(z, t, eps, a, b))
         if not isinstance(after[0], dict):
             raise CheckFailed("the network could not be read back after your step")
-        got = _flat(after[0])
+        got = flat_state(after[0])
         lam = b**2 / a**2
         one = torch.ones_like(t)
 
@@ -441,7 +437,7 @@ def check_dsm_step(fn) -> None:
             return _dsm_variant(*case, **{"weight": lam, **bug})
 
         mistakes = [
-            Mistake(_flat(model.state_dict()), "the network did not move: take one optimiser step "
+            Mistake(flat_state(model.state_dict()), "the network did not move: take one optimiser step "
                                                 "(optimizer.step()) after loss.backward()"),
             Mistake(variant(weight=one), "that is the slide's unweighted loss: weight each sample by the lambda_t "
                                          "chosen in the notebook"),

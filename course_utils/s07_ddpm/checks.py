@@ -9,13 +9,21 @@ step, t off by one.
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
 from torch import Tensor, nn
 
-from ..grading.compare import Mistake, call_with_state, clone_args, expect_close, generator, to_plain_tensor
+from ..grading.compare import (
+    Mistake,
+    call_with_state,
+    clone_args,
+    copy_with_grads,
+    expect_close,
+    generator,
+    to_plain_tensor,
+    with_leftover_grads,
+)
 from ..grading.core import CheckFailed, register
 from . import ddim
 from . import diffusion as dm
@@ -146,7 +154,7 @@ def _train_case(seed: int, s: dm.NoiseSchedule, n: int = 48, d: int = 3):
     """A seeded noise model holding leftover gradients, and a batch (x0 (n, d), t (n,), eps (n, d))."""
     g = generator(seed)
     model = ToyNoiseModel(d, seed + 1)
-    model._leftover = [0.5 * torch.randn(p.shape, generator=g, dtype=torch.float64) for p in model.parameters()]
+    with_leftover_grads(model, g)
     x0 = torch.randn(n, d, generator=g, dtype=torch.float64)
     eps = torch.randn(n, d, generator=g, dtype=torch.float64)
     t = torch.randint(1, s.T, (n,), generator=g)
@@ -156,13 +164,11 @@ def _train_case(seed: int, s: dm.NoiseSchedule, n: int = 48, d: int = 3):
 
 def _fresh_model(model):
     """A copy of the model with its leftover gradients in place, and a plain SGD optimiser over it."""
-    model = copy.deepcopy(model)
-    for p, grad in zip(model.parameters(), model._leftover, strict=True):
-        p.grad = grad.clone()
+    model = copy_with_grads(model)
     return model, torch.optim.SGD(model.parameters(), lr=_LR)
 
 
-def _flat(state) -> Tensor:
+def flat_state(state) -> Tensor:
     return torch.cat([to_plain_tensor(v).flatten() for v in state.values()])
 
 
@@ -199,7 +205,7 @@ def _train_variant(model, x0, t, eps, s: dm.NoiseSchedule, bug: str) -> Tensor:
     loss.backward()
     opt.step()
     with torch.no_grad():
-        return _flat(model.state_dict())
+        return flat_state(model.state_dict())
 
 
 def _loss_after(model, x0, t, eps, s: dm.NoiseSchedule) -> float:
@@ -241,14 +247,14 @@ def check_ddpm_train_step(fn) -> None:
         ref_model, ref_opt = _fresh_model(model)
         ref_loss = dm.ddpm_train_step(ref_model, ref_opt, x0.clone(), t.clone(), eps.clone(), s)
         with torch.no_grad():
-            ref = _flat(ref_model.state_dict())
+            ref = flat_state(ref_model.state_dict())
         mine, opt = _fresh_model(model)
         value, after = call_with_state(fn, mine, opt, *clone_args(x0, t, eps, s.betas))
         if not isinstance(after[0], dict):
             raise CheckFailed("the model could not be read back after your step")
-        got = _flat(after[0])
+        got = flat_state(after[0])
         with torch.no_grad():
-            start = _flat(model.state_dict())
+            start = flat_state(model.state_dict())
 
         def variant(bug, x0=x0, t=t, eps=eps, s=s, model=model):
             return _train_variant(model, x0, t, eps, s, bug)

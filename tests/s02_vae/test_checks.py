@@ -433,14 +433,21 @@ def test_2_4_wrong_answers_fail_under_many_secrets(name):
 
 
 def test_2_4_leftover_gradients_survive_the_trip_to_the_graders_sandbox():
-    """The grader pickles the arguments (cloudpickle): the leftover gradients must arrive, or a step without
-    zero_grad would pass there and fail in the notebook."""
+    """The grader pickles the arguments (cloudpickle), which drops ``.grad``: the request carries the leftover
+    gradients beside them and the sandbox puts them back, or a step without zero_grad would pass there and fail
+    in the notebook."""
     import cloudpickle
 
+    from course_tools.autograde.child import _restore_grads
+    from course_tools.autograde.sandbox import _leftover_grads
     from course_utils.s02_vae.checks import _step_nets
 
-    enc, dec, opt, x, eps = _step_nets(7)
-    enc2, dec2, opt2, *_ = cloudpickle.loads(cloudpickle.dumps((enc, dec, opt, x, eps)))
+    enc, dec, opt, x, eps = args = _step_nets(7)
+    request = {"op": "call", "args": args, "kwargs": {}, "grads": _leftover_grads(args, {})}
+    arrived = cloudpickle.loads(cloudpickle.dumps(request))
+    enc2, dec2, opt2, *_ = arrived["args"]
+    assert next(enc2.parameters()).grad is None  # what pickling alone delivers
+    _restore_grads(arrived)
     for a, b in zip([*enc.parameters(), *dec.parameters()], [*enc2.parameters(), *dec2.parameters()], strict=True):
         assert a.grad is not None and torch.equal(a.grad, b.grad)
     assert opt2.param_groups[0]["params"][0] is next(enc2.parameters())
