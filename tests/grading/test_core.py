@@ -395,3 +395,21 @@ def test_a_function_that_switches_off_the_profiler_fails_and_the_profiler_is_res
     r = run_check(get("1.1"), kl_discrete)
     assert r.status == "failed" and "profiler" in r.message
     assert sys.getprofile() is before
+
+
+def test_leftover_gradients_are_drawn_from_the_generator_and_put_back_on_each_copy():
+    import copy
+
+    from course_utils.grading.compare import copy_with_grads, flat_state, with_leftover_grads
+
+    def build():
+        return with_leftover_grads(torch.nn.Linear(3, 2).double(), torch.Generator().manual_seed(4))
+
+    net, again = build(), build()
+    assert all(torch.equal(p.grad, q.grad) for p, q in zip(net.parameters(), again.parameters(), strict=True))
+    assert copy.deepcopy(net).weight.grad is None  # what a plain copy keeps
+    twin = copy_with_grads(net)
+    assert all(torch.equal(p.grad, q.grad) for p, q in zip(net.parameters(), twin.parameters(), strict=True))
+    twin.weight.grad.zero_()
+    assert net.weight.grad.abs().sum() > 0  # each copy has its own
+    assert torch.equal(flat_state(net.state_dict()), torch.cat([net.weight.flatten(), net.bias.flatten()]).detach())
