@@ -27,6 +27,8 @@ CHECK_LINE = {
     "exercises": re.compile(r"Exercise (\d+\.\d+) \(0/\d+ pts?\): not attempted yet"),
     "solutions": re.compile(r"Exercise (\d+\.\d+) \(\d+ pts?\): passed"),
 }
+# A find-the-bug exercise hands out working code with one mistake: unfixed, its check fails and says so.
+PROVIDED_LINE = re.compile(r"Exercise (\d+\.\d+) \(0/\d+ pts?\): failed: [^\n]*still the provided function's behaviour")
 
 
 def demo_cells(nb, section: str) -> list[str]:
@@ -68,8 +70,11 @@ def test_notebook_runs_in_lab(lab, lab_page, ui, notebook):
 
     # Each exercise's check prints its friendly line.
     outputs = "\n".join(ui.output_texts(page))
-    expected_ids = [ex.id for ex in exercises(section)]
+    handed_out = [ex.id for ex in exercises(section) if ex.kind == "find-the-bug" and role == "exercises"]
+    expected_ids = [ex.id for ex in exercises(section) if ex.id not in handed_out]
     assert expected_ids, f"section {section} has no registered exercises"
+    assert sorted(PROVIDED_LINE.findall(outputs)) == sorted(handed_out), (
+        f"{notebook}: expected the find-the-bug exercises {handed_out} to fail as handed out")
     found_ids = CHECK_LINE[role].findall(outputs)
     assert sorted(found_ids) == sorted(expected_ids), (
         f"{notebook}: expected one {CHECK_LINE[role].pattern!r} line per exercise {expected_ids}, "
