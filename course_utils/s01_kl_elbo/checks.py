@@ -223,9 +223,7 @@ def check_kl_monte_carlo(fn) -> None:
 def check_importance_log_evidence(fn) -> None:
     """Exercise 1.5: compares with :func:`~course_utils.s01_kl_elbo.elbo.importance_log_evidence`."""
     g = _gen(15)
-    w = torch.randn(4, 2, generator=g, dtype=torch.float64)
-    x = torch.randn(4, generator=g, dtype=torch.float64)
-    log_joint = _linear_gaussian_joint(x, w, 0.5)
+    log_joint = _random_linear_gaussian_joint(g)
     mu, var = torch.tensor([0.2, 0.1], dtype=torch.float64), torch.tensor([0.5, 0.6], dtype=torch.float64)
     def log_q(z):
         return elbo.log_normal_diag(z, mu, var)
@@ -251,8 +249,11 @@ def check_importance_log_evidence(fn) -> None:
     expect_close(got, ref - 1000.0, what="log-weights near -1000 (a 64-pixel likelihood is that small)")
 
 
-def _linear_gaussian_joint(x: torch.Tensor, w: torch.Tensor, noise_var: float):
-    """z (K, q) -> log p(x, z) of the linear-Gaussian model x | z ~ N(w z, noise_var I)."""
+def _random_linear_gaussian_joint(g: torch.Generator, noise_var: float = 0.5):
+    """z (..., 2) -> log p(x, z) of a linear-Gaussian model x | z ~ N(w z, noise_var I), with w (4, 2) and the
+    observed x (4,) drawn from ``g`` (the check's hidden inputs)."""
+    w = torch.randn(4, 2, generator=g, dtype=torch.float64)
+    x = torch.randn(4, generator=g, dtype=torch.float64)
     model = latent.LinearGaussianLVM(w, torch.zeros_like(x), noise_var)
     return lambda z: model.log_joint(x, z)
 
@@ -271,9 +272,7 @@ def _linear_gaussian_joint(x: torch.Tensor, w: torch.Tensor, noise_var: float):
 def check_elbo_estimate(fn) -> None:
     """Exercise 1.6: compares with :func:`~course_utils.s01_kl_elbo.elbo.elbo_estimate`."""
     g = _gen(14)
-    w = torch.randn(4, 2, generator=g, dtype=torch.float64)
-    x = torch.randn(4, generator=g, dtype=torch.float64)
-    log_joint = _linear_gaussian_joint(x, w, 0.5)
+    log_joint = _random_linear_gaussian_joint(g)
     mu = torch.tensor([0.3, -0.2], dtype=torch.float64)
     var = torch.tensor([0.4, 0.9], dtype=torch.float64)
     eps = torch.randn(256, 2, generator=g, dtype=torch.float64)
@@ -410,9 +409,7 @@ def _iwae_by_hand(log_joint, mu, var, eps, *, sd=None, reduce="iwae"):
 def check_iwae_bound(fn) -> None:
     """Exercise 1.8: compares with :func:`~course_utils.s01_kl_elbo.elbo.iwae_bound`."""
     g = _gen(18)
-    w = torch.randn(4, 2, generator=g, dtype=torch.float64)
-    x = torch.randn(4, generator=g, dtype=torch.float64)
-    log_joint = _linear_gaussian_joint(x, w, 0.5)
+    log_joint = _random_linear_gaussian_joint(g)
     mu = 0.5 * torch.randn(2, generator=g, dtype=torch.float64)
     var = 0.2 + torch.rand(2, generator=g, dtype=torch.float64)
     eps = torch.randn(30, 8, 2, generator=g, dtype=torch.float64)
