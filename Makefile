@@ -9,7 +9,7 @@ PORT ?= 8888
 DEMO_PORT ?= 8866
 
 .PHONY: help install lab check check-all check-section check-colab check-browser test notebooks new-section \
-        syllabus grade demo bench clean distclean lock
+        syllabus grade grade-merge demo bench clean distclean lock
 
 help:
 	@echo "make lab        install if needed, then start JupyterLab on the course (prints the URL)"
@@ -22,8 +22,10 @@ help:
 	@echo "make notebooks  regenerate solutions/ and exercises/ from notebooks/*.py (S=01 for one section)"
 	@echo "make new-section N=08 SLUG=my_topic TITLE=\"My topic\"   the skeleton of a new section"
 	@echo "make syllabus   regenerate the README's syllabus table (runtimes from build/bench.json)"
-	@echo "make grade      grade a class: make grade SUBMISSIONS=path/to/folder [SECTION=01] [GRADES=grades]"
-	@echo "                [JOBS=n] [REGRADE=1] [UNSANDBOXED=1]; writes GRADES/gradebook.csv and GRADES/feedback/"
+	@echo "make grade      grade a class: make grade SUBMISSIONS=folder|moodle.zip|canvas.zip|nbgrader-course [SECTION=01]"
+	@echo "                [ROSTER=roster.csv] [GRADES=grades] [JOBS=n] [REGRADE=all|STUDENT_ID [REASON=...]]"
+	@echo "                [SHARD=I/N] [UNSANDBOXED=1]; writes GRADES/gradebook.csv, feedback/, moodle/ or canvas/"
+	@echo "make grade-merge  the class's outputs from every shard: make grade-merge SHARDS=\"grades/shard-*\" GRADES=grades"
 	@echo "make demo       serve every widget demo with Voila on 127.0.0.1:\$$DEMO_PORT (SECTION=01 for one page)"
 	@echo "make bench      time notebooks, widget redraws and trained models against budgets; writes build/bench.json"
 	@echo "make install    create .venv and install the pinned environment"
@@ -77,10 +79,18 @@ bench: install
 	$(PY) -m course_tools.bench
 
 GRADES ?= grades
+# REGRADE=all (or 1) grades everyone again; REGRADE=<student id> grades one student again and logs it (REASON=...).
+REGRADE_FLAG = $(if $(REGRADE),$(if $(filter all 1,$(REGRADE)),--regrade,--regrade-student "$(REGRADE)"))
 grade: install
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/folder [SECTION=01] [GRADES=grades] [JOBS=n] [REGRADE=1] [UNSANDBOXED=1]" >&2; exit 2; }
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder|moodle.zip|canvas.zip|nbgrader-course [SECTION=01] [ROSTER=roster.csv] [GRADES=grades] [JOBS=n] [REGRADE=all|STUDENT_ID [REASON=...]] [SHARD=I/N] [UNSANDBOXED=1]" >&2; exit 2; }
 	$(PY) -m course_tools.grade "$(SUBMISSIONS)" --out "$(GRADES)" $(if $(SECTION),--section $(SECTION)) \
-	  $(if $(JOBS),--jobs $(JOBS)) $(if $(REGRADE),--regrade) $(if $(UNSANDBOXED),--unsandboxed)
+	  $(if $(ROSTER),--roster "$(ROSTER)") $(if $(CONFIG),--config "$(CONFIG)") $(if $(JOBS),--jobs $(JOBS)) \
+	  $(REGRADE_FLAG) $(if $(REASON),--reason "$(REASON)") $(if $(SHARD),--shard $(SHARD)) \
+	  $(if $(UNSANDBOXED),--unsandboxed)
+
+grade-merge: install
+	@test -n "$(SHARDS)" || { echo 'usage: make grade-merge SHARDS="grades/shard-*" GRADES=grades' >&2; exit 2; }
+	$(PY) -m course_tools.grade --merge $(SHARDS) --out "$(GRADES)"
 
 lock: install
 	$(PY) scripts/lock.py

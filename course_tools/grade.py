@@ -1,12 +1,19 @@
-"""Grade notebooks: one file, several, or a whole class's folder.
+"""Grade notebooks: one file, several, or a whole class.
 
-    python -m course_tools.grade SUBMISSIONS/ [--out grades] [--section 01] [--jobs N] [--regrade] [--unsandboxed]
+    python -m course_tools.grade SUBMISSIONS [--out grades] [--section 01] [--roster R.csv] [--config course.toml]
+                                 [--jobs N] [--regrade | --regrade-student ID [--reason TEXT]] [--shard I/N]
+                                 [--unsandboxed]
+    python -m course_tools.grade --merge SHARD_FOLDER [...] --out grades
     python -m course_tools.grade NOTEBOOK.ipynb [...] [--json] [--expect full|zero] [--unsandboxed]
 
-A folder is a class: one sub-folder per student, or one notebook per student
-named by the student. It writes ``gradebook.csv``, ``grades.json`` and
-``feedback/<student>.md`` (and ``.html``) to ``--out``, prints a summary, and
-on a re-run grades only the notebooks that changed (``--regrade``: all).
+A class is a Moodle or Canvas "download all submissions" zip, an nbgrader course
+folder (or its ``submitted/``), or a folder with one sub-folder or notebook per
+student (see :mod:`course_tools.lms.intake`). It writes ``gradebook.csv``,
+``grades.json``, ``feedback/<student>.md`` (and ``.html``), the LMS's import files
+(``moodle/``, ``canvas/``) and ``regrade_log.csv`` to ``--out``, prints a summary,
+and on a re-run grades only the notebooks that changed (``--regrade``: all;
+``--regrade-student``: one student, logged). ``--shard I/N`` grades one slice of
+the class; ``--merge`` makes the class's outputs from every slice.
 
 Notebook files are graded one by one and printed (``--json``: one JSON list of
 reports). ``--expect full`` or ``--expect zero`` makes the exit status say
@@ -41,6 +48,7 @@ from pathlib import Path
 
 from course_utils.grading.compare import set_hidden_salt
 
+from . import ROOT
 from .autograde import Limits, Report, grade_submission
 from .autograde.sandbox import DEFAULT_LIMITS, SandboxUnavailable, sandbox_available, sandbox_name
 
@@ -77,11 +85,23 @@ def _print_human(report: Report) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m course_tools.grade", description=__doc__.split("\n")[0])
-    parser.add_argument("paths", nargs="+", type=Path, help="a class's folder, or notebook files")
+    parser.add_argument("paths", nargs="+", type=Path,
+                        help="a class (folder, Moodle or Canvas zip, nbgrader folder), notebook files, or with "
+                             "--merge the shards' output folders")
     parser.add_argument("--out", type=Path, default=Path("grades"), help="class mode: where to write (grades/)")
     parser.add_argument("--section", help="grade as this section (e.g. 01); default: each notebook's own")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel sandboxes (cores)")
     parser.add_argument("--regrade", action="store_true", help="class mode: ignore the cache")
+    parser.add_argument("--regrade-student", action="append", default=[], metavar="ID",
+                        help="class mode: grade this student again (the gradebook's student id) and log it")
+    parser.add_argument("--reason", default="", help="what the regrade log says for the changes of this run")
+    parser.add_argument("--roster", type=Path, help="class mode: the class list (CSV: id,name,email; or Moodle's "
+                        "grading worksheet, or Canvas's gradebook export)")
+    parser.add_argument("--config", type=Path, help="deadlines and the late policy (default: course.toml of the "
+                        "course, if there is one)")
+    parser.add_argument("--shard", help="class mode: grade only slice I of N (e.g. 2/4); merge with --merge")
+    parser.add_argument("--merge", action="store_true", help="the paths are shards' output folders: write the "
+                        "class's gradebook from them to --out")
     parser.add_argument("--no-progress", action="store_true", help="class mode: no progress bar")
     parser.add_argument("--json", action="store_true", help="files mode: print one JSON list of reports")
     parser.add_argument("--expect", choices=("full", "zero"),
@@ -117,10 +137,59 @@ def _expect(reports: list[Report], expect: str | None) -> int:
     return 1 if bad else 0
 
 
+def _policy_and_roster(args):
+    from .lms.policy import load_policy
+    from .lms.roster import read_roster
+
+    if args.config is not None and not args.config.exists():
+        raise ValueError(f"--config {args.config} does not exist")
+    policy = load_policy(args.config if args.config is not None else ROOT / "course.toml")
+    roster = read_roster(args.roster, policy.timezone) if args.roster is not None else None
+    return policy, roster
+
+
+def _grade_class(args, limits: Limits, secret) -> int:
+    from .autograde.gradebook import grade_class, parse_shard, summary
+
+    try:
+        policy, roster = _policy_and_roster(args)
+        shard = parse_shard(args.shard) if args.shard else None
+        result = grade_class(args.paths[0], args.out, args.section, args.jobs, args.regrade, limits, secret,
+                             progress=not args.no_progress, unsandboxed=args.unsandboxed, roster=roster,
+                             policy=policy, shard=shard, regrade_students=tuple(args.regrade_student),
+                             reason=args.reason)
+    except (ValueError, SandboxUnavailable) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if shard is not None:
+        graded = sum(len(rs) for rs in result.reports.values())
+        print(f"shard {shard[0]}/{shard[1]}: graded {graded} notebook(s) of {len(result.reports)} student(s) in "
+              f"{result.seconds:.1f} s ({result.reused} reused from the cache); wrote "
+              f"{args.out / f'shard-{shard[0]}-of-{shard[1]}.json'}\nwhen every shard is done: "
+              f"python -m course_tools.grade --merge SHARD_FOLDERS... --out GRADES")
+        return 0
+    print(summary(result, args.out))
+    return 0
+
+
+def _merge(args) -> int:
+    from .autograde.gradebook import merge_shards, summary
+
+    try:
+        result = merge_shards(args.paths, args.out, reason=args.reason)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(summary(result, args.out))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     limits = Limits(setup_s=args.setup_timeout, check_s=args.timeout, memory_mb=args.memory,
                     processes=args.processes)
+    if args.merge:
+        return _merge(args)  # runs no student code
     if not args.unsandboxed:
         ok, why = sandbox_available()
         if not ok:
@@ -131,17 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.secret and args.salt == DEFAULT_SALT:
         print("note: grading with the course's public default secret; set COURSE_GRADING_SECRET (or --secret) "
               "to one of your own so nobody else can compute the hidden inputs", file=sys.stderr)
-    if len(args.paths) == 1 and args.paths[0].is_dir():
-        from .autograde.gradebook import grade_class, summary
-
-        try:
-            result = grade_class(args.paths[0], args.out, args.section, args.jobs, args.regrade, limits,
-                                 secret, progress=not args.no_progress, unsandboxed=args.unsandboxed)
-        except (ValueError, SandboxUnavailable) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        print(summary(result, args.out))
-        return 0
+    if len(args.paths) == 1 and (args.paths[0].is_dir() or args.paths[0].suffix == ".zip"):
+        return _grade_class(args, limits, secret)
     folders = [p for p in args.paths if p.is_dir()]
     if folders:
         print(f"error: give one class folder, or notebook files; {folders[0]} is a folder", file=sys.stderr)

@@ -37,6 +37,10 @@ class Report:
     flags: list[str] = field(default_factory=list)
     #: what the student's code ran in: "bubblewrap 0.8.0", "none (--unsandboxed)", or "" (nothing ran)
     sandbox: str = ""
+    #: when it was handed in (ISO 8601 with its offset), where the platform says; set by the class grader
+    submitted: str | None = None
+    #: the platform marked it late (Canvas writes LATE in the file's name)
+    late_marked: bool = False
 
     @property
     def total(self) -> int:
@@ -58,12 +62,14 @@ class Report:
             "seconds": round(self.seconds, 2),
             "flags": self.flags,
             "sandbox": self.sandbox,
+            "submitted": self.submitted,
+            "late_marked": self.late_marked,
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> Report:
         return cls(d["notebook"], d["section"], d["exercises"], d["error"], d.get("notes", []), d["seconds"],
-                   d.get("flags", []), d.get("sandbox", ""))
+                   d.get("flags", []), d.get("sandbox", ""), d.get("submitted"), d.get("late_marked", False))
 
 
 def _zero(ex, status: str, message: str) -> Result:

@@ -1,28 +1,40 @@
-"""Grade a whole class: find the submissions, grade them in parallel, write the gradebook.
+"""Grade a whole class: read the submissions, grade them in parallel, write the gradebook.
 
-Layout of a submissions folder (both may be mixed)::
+The submissions come as the learning platform hands them over (see :mod:`course_tools.lms.intake`):
+a Moodle or Canvas "download all submissions" zip, nbgrader's ``submitted/`` tree, or a folder::
 
     SUBMISSIONS/alice/01_kl_elbo.ipynb     one folder per student (any notebooks inside)
     SUBMISSIONS/bob.ipynb                  or one file per student, named by the student
 
 Written to the output folder (never inside the submissions)::
 
-    gradebook.csv          one row per student, one column per exercise, total, max, problems
-    grades.json            every report in full (for an LMS import or a script)
+    gradebook.csv          one row per student: one column per exercise, total (raw), penalty, final, max,
+                           late, problems, flags, sandbox
+    grades.json            every report in full, the roster's names and the late policy
     feedback/<student>.md  and .html: each exercise's points and the student's own message
     similarity.md          and .html: answers alike between students, copies of the reference (flags)
+    moodle/, canvas/       the platform's grade-import CSV and the feedback files packed for upload
+                           (see :mod:`course_tools.lms.export`)
+    regrade_log.csv        every change of a student's points between two runs: who, when, old, new, why
     .cache/                one JSON per graded notebook, keyed by its bytes, the student and the grader's code
 
 A re-run grades only what changed: a notebook whose bytes, student, section and
 grader (course_utils' code, the section sources, the limits, the secret) are all
-unchanged is read from the cache, unless ``regrade`` is set. The ``flags`` column
-(see :mod:`.flags` and :mod:`.similarity`) is for the instructor to look at; it
-never changes a point.
+unchanged is read from the cache, unless ``regrade`` is set (or the student is in
+``regrade_students``). The ``flags`` column (see :mod:`.flags` and :mod:`.similarity`)
+is for the instructor to look at; it never changes a point.
+
+A class bigger than one machine is graded in shards (``shard=(i, n)``: every n-th
+student of the sorted class, from the i-th): each shard writes only
+``shard-<i>-of-<n>.json``, its students' reports and answers, and :func:`merge_shards`
+makes the class's outputs from all n of them. A single run goes through the same
+two steps, so the merged outputs are the single run's, byte for byte.
 """
 
 from __future__ import annotations
 
 import csv
+import getpass
 import hashlib
 import html
 import inspect
@@ -35,40 +47,40 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from course_utils.grading import Result, exercises
 
 from .. import ROOT
+from ..lms import export
+from ..lms.intake import Entrant, read_submissions
+from ..lms.policy import NO_POLICY, Late, Policy
+from ..lms.roster import Person, match
 from .engine import Report, grade_submission
 from .sandbox import DEFAULT_LIMITS, UNSANDBOXED, Limits, SandboxUnavailable, sandbox_available
 from .similarity import compare_class, reference_copies, write_report
 from .submission import SubmissionError, read_submission
 
-__all__ = ["Student", "discover", "grade_class", "ClassResult"]
+__all__ = ["Member", "ClassResult", "grade_class", "merge_shards", "parse_shard", "summary"]
 
 LIMIT_MARKERS = ("stopped the grader", "did not run in the sandbox", "the sandbox did not start")
+STATE_VERSION = 1
 
 
 @dataclass
-class Student:
-    name: str
-    notebooks: list[Path] = field(default_factory=list)
+class Member:
+    """One row of the class: the id the gradebook uses, and what the platform or the roster knows of them.
 
+    on_roster: True or False when a roster was given, None without one.
+    lms: the platform's identifiers the exports need (Moodle's folder name, Canvas's user id and name, ...).
+    """
 
-def discover(folder: Path) -> list[Student]:
-    """Students in a submissions folder: sub-folders (with their notebooks) and top-level notebooks."""
-    students: dict[str, Student] = {}
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith((".", "__")):
-            continue
-        if entry.is_dir():
-            found = sorted(p for p in entry.rglob("*.ipynb")
-                           if not any(part.startswith(".") for part in p.relative_to(entry).parts))
-            students.setdefault(entry.name, Student(entry.name)).notebooks += found
-        elif entry.suffix == ".ipynb":
-            students.setdefault(entry.stem, Student(entry.stem)).notebooks.append(entry)
-    return list(students.values())
+    key: str
+    name: str = ""
+    email: str = ""
+    on_roster: bool | None = None
+    lms: dict[str, str] = field(default_factory=dict)
 
 
 def fingerprint(limits: Limits, salt: int, sandbox: str = "") -> str:
@@ -101,9 +113,15 @@ def _cell(value):
     return f"'{value}" if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") else value
 
 
+def _num(x: float) -> int | str:
+    """Points as the gradebook writes them: 12, or 10.8 (two decimals at most)."""
+    x = round(float(x), 2)
+    return int(x) if x == int(x) else f"{x:.2f}".rstrip("0")
+
+
 @dataclass
 class ClassResult:
-    """Every report, by student, plus what the summary needs."""
+    """Every report, by student, plus what the rows, the feedback and the summary need."""
 
     reports: dict[str, list[Report]]
     sections: list[str]
@@ -117,18 +135,47 @@ class ClassResult:
     similarity: object = None
     #: what student code ran in: "bubblewrap 0.8.0", or "none (--unsandboxed)"
     sandbox: str = ""
+    #: student -> name, email, roster membership and the platform's ids (default: the key alone)
+    members: dict[str, Member] = field(default_factory=dict)
+    policy: Policy = NO_POLICY
+    #: where the submissions came from: "moodle", "canvas", "nbgrader" or "folder"
+    kind: str = "folder"
+    #: files in the submissions that could not be read (a member too large, a bad timestamp)
+    problems: list[str] = field(default_factory=list)
+    #: the LMS files written (see :func:`course_tools.lms.export.write_exports`), once written
+    exports: export.Written | None = None
+
+    def member(self, student: str) -> Member:
+        return self.members.get(student) or Member(student)
+
+    def late(self, report: Report) -> Late:
+        """The late penalty on one notebook (0 without a deadline for its section)."""
+        when = datetime.fromisoformat(report.submitted) if report.submitted else None
+        return self.policy.late(report.section, when, report.total)
 
     def best(self, student: str, section: str) -> Report | None:
-        """The student's best-scoring notebook of a section (students sometimes submit two)."""
+        """The student's notebook of a section with the most points after any late penalty."""
         mine = [r for r in self.reports.get(student, []) if r.section == section]
-        return max(mine, key=lambda r: (r.total, r.error is None), default=None)
+        return max(mine, key=lambda r: (r.total - self.late(r).points, r.error is None), default=None)
+
+    def section_points(self, student: str) -> dict[str, float]:
+        """section -> the student's final points in it (the best notebook's, after any late penalty; 0 for none)."""
+        points = {}
+        for section in self.sections:
+            report = self.best(student, section)
+            points[section] = report.total - self.late(report).points if report else 0.0
+        return points
 
     def rows(self) -> list[dict]:
         rows = []
         for student in self.reports:
-            row, total, max_total, problems = {"student": student}, 0, 0, []
+            who = self.member(student)
+            row, total, max_total, penalty = {"student": student, "name": who.name}, 0, 0, 0.0
+            problems, late = [], []
+            if who.on_roster is False:
+                problems.append("not on the roster")
             if not self.reports[student]:
-                problems.append("no notebook found")
+                problems.append("no submission" if who.on_roster else "no notebook found")
             for section in self.sections:
                 report = self.best(student, section)
                 for ex in exercises(section):
@@ -140,20 +187,28 @@ class ClassResult:
                 unreadable = any(r.section is None for r in self.reports[student])
                 if report is None and self.reports[student] and not unreadable:
                     problems.append(f"no notebook of section {section}")
-                elif report is not None and report.error:
-                    problems.append(f"{Path(report.notebook).name}: {report.error}")
+                elif report is not None:
+                    if report.error:
+                        problems.append(f"{Path(report.notebook).name}: {report.error}")
+                    cost = self.late(report)
+                    penalty += cost.points
+                    if cost.text:
+                        late.append(cost.text)
+                    elif report.late_marked and section not in self.policy.deadlines:
+                        late.append(f"{section}: marked late by the platform (no deadline in course.toml)")
             for r in self.reports[student]:
                 if r.section not in self.sections:
                     problems.append(f"{Path(r.notebook).name}: {r.error or 'not graded'}")
             ran_in = sorted({r.sandbox for r in self.reports[student] if r.sandbox})
-            row.update(total=total, max=max_total, problems="; ".join(problems),
+            row.update(total=total, penalty=_num(penalty), final=_num(total - penalty), max=max_total,
+                       late="; ".join(late), problems="; ".join(problems),
                        flags="; ".join(self.flags.get(student, [])), sandbox="; ".join(ran_in) or self.sandbox)
             rows.append(row)
         return rows
 
     def columns(self) -> list[str]:
-        return (["student"] + [ex.id for s in self.sections for ex in exercises(s)]
-                + ["total", "max", "problems", "flags", "sandbox"])
+        return (["student", "name"] + [ex.id for s in self.sections for ex in exercises(s)]
+                + ["total", "penalty", "final", "max", "late", "problems", "flags", "sandbox"])
 
 
 def gradebook_csv(result: ClassResult) -> str:
@@ -171,7 +226,8 @@ def _lines(report: Report) -> list[str]:
 
 def feedback_markdown(student: str, result: ClassResult) -> str:
     """What a student gets back: per section, the points and the same line the notebook's check prints."""
-    out = [f"# Feedback for {student}", ""]
+    who = result.member(student)
+    out = [f"# Feedback for {who.name or student}", ""]
     if not result.reports[student]:
         out += ["No notebook was found in your submission.", ""]
     for r in result.reports[student]:
@@ -185,6 +241,10 @@ def feedback_markdown(student: str, result: ClassResult) -> str:
             continue
         out += [f"## Section {section}: {report.total}/{report.max_total} points", "",
                 f"Notebook graded: `{Path(report.notebook).name}`", ""]
+        cost = result.late(report)
+        if cost.points:
+            out += [f"**Late:** {cost.text.split(': ', 1)[1]} of {report.total} points = {_num(cost.points)} points; "
+                    f"final {_num(report.total - cost.points)}/{report.max_total}.", ""]
         if report.error:
             out += [f"**It could not be graded:** {report.error}", ""]
         out += [f"- {line}" for line in _lines(report)] + [""]
@@ -211,17 +271,61 @@ def feedback_html(markdown: str) -> str:
             + "\n".join(body) + "\n</body></html>\n")
 
 
-def _grade_one(path: Path, data: bytes, section, limits, unsandboxed: bool, cache: Path, key: str, regrade: bool,
+
+
+# --- grading: the class, or one shard of it ---------------------------------------------------------------------
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/4"`` -> (2, 4): the second of four slices.
+
+    Raises:
+        ValueError: not I/N with 1 <= I <= N.
+    """
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise ValueError(f"--shard takes I/N with 1 <= I <= N (e.g. 2/4), got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _class_members(entrants: list[Entrant], roster: list[Person] | None) -> tuple[dict[str, Member], dict[str, str]]:
+    """Everyone in the class, keyed by the roster's id where one matches (else the platform's), and
+    entrant key -> member key. Roster students without a submission are members too."""
+    members: dict[str, Member] = {}
+    owner: dict[str, str] = {}
+    found = match({e.key: (e.name, e.email) for e in entrants}, roster) if roster is not None else {}
+    for e in entrants:
+        person = found.get(e.key)
+        key = person.id if person else e.key
+        lms = {**e.lms, **(person.lms if person else {})}
+        members[key] = Member(key, (person.name if person and person.name else e.name),
+                              (person.email if person else e.email), None if roster is None else person is not None,
+                              lms)
+        owner[e.key] = key
+    for person in roster or []:
+        if person.id not in members:
+            members[person.id] = Member(person.id, person.name, person.email, True, dict(person.lms))
+    return members, owner
+
+
+def _in_shard(keys: list[str], shard: tuple[int, int] | None) -> set[str]:
+    if shard is None:
+        return set(keys)
+    i, n = shard
+    return {k for j, k in enumerate(sorted(keys)) if j % n == i - 1}
+
+
+def _grade_one(label: str, data: bytes, section, limits, unsandboxed: bool, cache: Path, key: str, regrade: bool,
                student: str = ""):
     cached = cache / f"{key}.json"
     if not regrade and cached.exists():
         try:
             report = Report.from_dict(json.loads(cached.read_text()))
-            report.notebook = str(path)
+            report.notebook = label
             return report, True
         except (ValueError, KeyError, TypeError):
             pass  # a damaged cache entry is graded again
-    report = grade_submission(data, str(path), section, limits, student=student, unsandboxed=unsandboxed)
+    report = grade_submission(data, label, section, limits, student=student, unsandboxed=unsandboxed)
     _write_atomic(cached, json.dumps(report.to_dict()))
     return report, False
 
@@ -236,15 +340,34 @@ def grade_class(
     salt: int = 0,
     progress: bool = True,
     unsandboxed: bool = False,
+    *,
+    roster: list[Person] | None = None,
+    policy: Policy = NO_POLICY,
+    shard: tuple[int, int] | None = None,
+    regrade_students: tuple[str, ...] = (),
+    reason: str = "",
+    who: str | None = None,
 ) -> ClassResult:
-    """Grade every notebook under ``submissions`` and write the gradebook and feedback to ``out``.
+    """Grade every notebook in ``submissions`` and write the gradebook, feedback and exports to ``out``.
+
+    Args:
+        submissions: a Moodle or Canvas zip, an nbgrader tree, or a folder (:mod:`course_tools.lms.intake`).
+        roster: the class list; students without a submission get 0, submissions from others are reported.
+        policy: deadlines and the late policy (``course.toml``).
+        shard: (i, n): grade only the i-th of n slices and write ``shard-<i>-of-<n>.json`` (no gradebook);
+            :func:`merge_shards` makes the class's outputs.
+        regrade_students: grade these students again, ignoring the cache; the regrade log records them.
+        reason, who: what the regrade log says for the changes of this run (default: the user's name).
 
     Student code runs in the bubblewrap sandbox; where it cannot start, this raises
     :class:`.sandbox.SandboxUnavailable`, unless ``unsandboxed`` (recorded in the gradebook).
+
+    Raises:
+        ValueError: the output is inside the submissions, an unknown section or student, unreadable input.
     """
     from tqdm.auto import tqdm
 
-    submissions, out = submissions.resolve(), out.resolve()
+    submissions, out = Path(submissions).resolve(), Path(out).resolve()
     if out == submissions or submissions in out.parents:
         raise ValueError(f"the output folder {out} is inside the submissions folder; choose another")
     if section is not None and not exercises(section):
@@ -255,68 +378,165 @@ def grade_class(
             raise SandboxUnavailable(why)
     sandbox = UNSANDBOXED if unsandboxed else sandbox_available()[1]
     start = time.perf_counter()
+    intake = read_submissions(submissions)
+    members, owner = _class_members(intake.entrants, roster)
+    unknown = sorted(set(regrade_students) - set(members))
+    if unknown:
+        raise ValueError(f"cannot regrade {', '.join(unknown)}: not in the class (ids are the gradebook's "
+                         "'student' column)")
+    mine = _in_shard(list(members), shard)
+    times = {p.id: p.submitted for p in roster or [] if p.submitted}
     out.mkdir(parents=True, exist_ok=True)
-    students = discover(submissions)
     jobs = jobs or os.cpu_count() or 1
     fp = fingerprint(limits, salt, "none" if unsandboxed else "bubblewrap")
     cache = out / ".cache"
-    tasks = []
-    for st in students:
-        for path in st.notebooks:
-            data = path.read_bytes()
+    tasks = []  # (student, label, data, cache key, the Notebook)
+    for e in intake.entrants:
+        student = owner[e.key]
+        if student not in mine:
+            continue
+        for nb in e.notebooks:
             # each student's hidden inputs are their own, so the key names the student
-            key = hashlib.sha256(data + f"|{section}|{fp}|{st.name}".encode()).hexdigest()[:32]
-            tasks.append((st.name, path, data, key))
-    reports: dict[str, list[Report]] = {st.name: [] for st in students}
-    by_key: dict[str, list[tuple[str, Path]]] = {}
-    first: dict[str, tuple[bytes, Path, str]] = {}
-    for name, path, data, key in tasks:  # a notebook listed twice for a student is graded once
-        by_key.setdefault(key, []).append((name, path))
-        first.setdefault(key, (data, path, name))
+            key = hashlib.sha256(nb.data + f"|{section}|{fp}|{student}".encode()).hexdigest()[:32]
+            tasks.append((student, nb.label, nb.data, key, nb))
+    reports: dict[str, list[Report]] = {s: [] for s in sorted(mine)}
+    by_key: dict[str, list[tuple]] = {}
+    first: dict[str, tuple] = {}
+    for task in tasks:  # a notebook listed twice for a student is graded once
+        by_key.setdefault(task[3], []).append(task)
+        first.setdefault(task[3], task)
     reused = 0
     with ThreadPoolExecutor(max_workers=jobs) as pool, \
             tqdm(total=len(tasks), desc="grading", unit="notebook", disable=not progress, file=sys.stderr) as bar:
-        futures = {pool.submit(_grade_one, path, data, section, limits, unsandboxed, cache, key, regrade,
-                               name): key
-                   for key, (data, path, name) in first.items()}
+        futures = {pool.submit(_grade_one, label, data, section, limits, unsandboxed, cache, key,
+                               regrade or student in regrade_students, student): key
+                   for key, (student, label, data, _, _) in first.items()}
         for future in as_completed(futures):
             report, was_cached = future.result()
-            for name, path in by_key[futures[future]]:
+            for student, label, _, _, nb in by_key[futures[future]]:
                 copy = Report.from_dict(report.to_dict())
-                copy.notebook = os.path.relpath(path, submissions)
-                reports[name].append(copy)
+                copy.notebook = label
+                when = nb.submitted or times.get(student)
+                copy.submitted = when.isoformat() if when else None
+                copy.late_marked = nb.late_marked
+                reports[student].append(copy)
                 reused += was_cached
                 bar.update(1)
     for name in reports:
         reports[name].sort(key=lambda r: r.notebook)
-    changed = [os.path.relpath(path, submissions) for _, path, data, _ in tasks
-               if not path.exists() or path.read_bytes() != data]
+    changed = [label for _, label, data, _, nb in tasks
+               if nb.path is not None and (not nb.path.exists() or nb.path.read_bytes() != data)]
+    state = {
+        "version": STATE_VERSION, "fingerprint": fp, "section": section, "sandbox": sandbox, "kind": intake.kind,
+        "shard": list(shard) if shard else None, "policy": policy.to_dict(), "problems": intake.problems,
+        "changed": changed, "seconds": time.perf_counter() - start, "reused": reused, "jobs": jobs,
+        "students": {s: {"member": members[s].__dict__, "reports": [r.to_dict() for r in reports[s]],
+                         "answers": _answers([t for t in tasks if t[0] == s])} for s in sorted(mine)},
+    }
+    text = json.dumps(state, indent=1, sort_keys=True)
+    if shard is not None:
+        _write_atomic(out / f"shard-{shard[0]}-of-{shard[1]}.json", text)
+        return _result(state, [])
+    return finish([json.loads(text)], out, regrade_students, reason, who)  # as a merge reads it back
+
+
+def _answers(tasks) -> list[dict]:
+    """Each notebook's exercise cells and digest: what the class-wide similarity report needs."""
+    found = []
+    for _, label, data, _, _ in tasks:
+        try:
+            sub = read_submission(data, label.rsplit("/", 1)[-1])
+            section, regions = sub.section, sub.regions
+        except SubmissionError:
+            section, regions = None, {}
+        found.append({"section": section, "regions": regions, "sha256": hashlib.sha256(data).hexdigest()})
+    return found
+
+
+def _result(state: dict, shards: list[dict]) -> ClassResult:
+    """A ClassResult from one or more states (a single run's, or every shard's)."""
+    parts = shards or [state]
+    students = {s: v for part in parts for s, v in part["students"].items()}
+    order = sorted(students)
+    reports = {s: [Report.from_dict(r) for r in students[s]["reports"]] for s in order}
+    section = state["section"]
     sections = [section] if section else sorted({r.section for rs in reports.values() for r in rs if r.section})
-    result = ClassResult(reports, sections, time.perf_counter() - start, reused, jobs, changed, sandbox=sandbox)
-    result.similarity = _similarity(tasks, sections)
-    result.flags = {name: [f for r in reports[name] for f in r.flags] for name in reports}
+    members = {s: Member(**students[s]["member"]) for s in order}
+    return ClassResult(reports, sections, sum(p["seconds"] for p in parts), sum(p["reused"] for p in parts),
+                       max(p["jobs"] for p in parts), [c for p in parts for c in p["changed"]],
+                       sandbox=state["sandbox"], members=members, policy=Policy.from_dict(state["policy"]),
+                       kind=state["kind"], problems=[x for p in parts for x in p["problems"]])
+
+
+def merge_shards(folders: list[Path], out: Path, reason: str = "", who: str | None = None) -> ClassResult:
+    """Combine the ``shard-<i>-of-<n>.json`` of every shard into the class's outputs in ``out``.
+
+    Raises:
+        ValueError: a shard is missing or twice, or the shards were graded differently (another grader,
+            secret, section, sandbox or course.toml); the message names it.
+    """
+    paths = []
+    for folder in map(Path, folders):
+        found = sorted(folder.glob("shard-*-of-*.json")) if folder.is_dir() else [folder]
+        if not found:
+            raise ValueError(f"{folder}: no shard-<i>-of-<n>.json in it: was it graded with --shard?")
+        paths += found
+    states = []
+    for path in paths:
+        try:
+            states.append(json.loads(path.read_text()))
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path}: not a shard's result ({err})") from None
+    n = {tuple(s["shard"])[1] for s in states}
+    if len(n) != 1:
+        raise ValueError(f"the shards come from different splits: {sorted(n)} shards")
+    (total,) = n
+    got = sorted(s["shard"][0] for s in states)
+    if got != list(range(1, total + 1)):
+        missing = sorted(set(range(1, total + 1)) - set(got))
+        twice = sorted({i for i in got if got.count(i) > 1})
+        raise ValueError(f"merging {total} shards needs each once: " + "; ".join(
+            ([f"missing {', '.join(map(str, missing))}"] if missing else [])
+            + ([f"twice: {', '.join(map(str, twice))}"] if twice else [])))
+    for field_ in ("fingerprint", "section", "sandbox", "policy", "kind", "version"):
+        values = {json.dumps(s[field_], sort_keys=True) for s in states}
+        if len(values) != 1:
+            raise ValueError(f"the shards were graded differently ({field_} differs): grade them again with one "
+                             "course checkout, secret, section and course.toml")
+    return finish(sorted(states, key=lambda s: s["shard"][0]), out, (), reason, who)
+
+
+# --- the class's outputs ------------------------------------------------------------------------------------------
+
+
+def finish(states: list[dict], out: Path, regrade_students=(), reason: str = "", who: str | None = None
+           ) -> ClassResult:
+    """Similarity across the whole class, flags, and every output file; the same for one run or a merge."""
+    out = Path(out)
+    result = _result(states[0], states if len(states) > 1 or states[0]["shard"] else [])
+    answers = {s: v["answers"] for st in states for s, v in st["students"].items()}
+    result.similarity = _similarity(answers, result.sections)
+    result.flags = {name: [f for r in result.reports[name] for f in r.flags] for name in result.reports}
     for name, lines in result.similarity.flags().items():
         result.flags.setdefault(name, []).extend(lines)
-    result.seconds = time.perf_counter() - start
+    old = _read_gradebook(out / "gradebook.csv")
     _write_outputs(result, out)
+    _log_changes(out / "regrade_log.csv", old, result, regrade_students, reason, who)
     return result
 
 
-def _similarity(tasks, sections):
+def _similarity(answers: dict[str, list[dict]], sections):
     """Compare every pair of students' exercise cells, and each with the reference's source (flags only)."""
     cells: dict[str, dict[str, str]] = {}
     notebooks: dict[str, list[bytes]] = {}
-    for name, path, data, _ in tasks:
-        notebooks.setdefault(name, []).append(data)
-        try:
-            sub = read_submission(data, path.name)
-        except SubmissionError:
-            continue
-        if sub.section in sections:
-            cells.setdefault(name, {}).update(sub.regions)
-    templates, answers, references = {}, {}, {}
+    for name in sorted(answers):
+        for a in answers[name]:
+            notebooks.setdefault(name, []).append(a["sha256"].encode())
+            if a["section"] in sections:
+                cells.setdefault(name, {}).update(a["regions"])
+    templates, solutions, references = {}, {}, {}
     for section in sections:
-        for folder, found in (("exercises", templates), ("solutions", answers)):
+        for folder, found in (("exercises", templates), ("solutions", solutions)):
             path = next(iter(sorted((ROOT / folder).glob(f"{section}_*.ipynb"))), None)
             if path is not None:
                 found.update(read_submission(path.read_bytes(), path.name, section).regions)
@@ -324,21 +544,77 @@ def _similarity(tasks, sections):
             if ex.reference is not None:
                 references[ex.id] = inspect.getsource(inspect.unwrap(ex.reference))
     report = compare_class(cells, templates=templates, notebooks=notebooks)
-    report.reference_copies = reference_copies(cells, references, answers, templates)
+    report.reference_copies = reference_copies(cells, references, solutions, templates)
     return report
+
+
+def _write_file(path: Path, content: str | bytes) -> Path:
+    if isinstance(content, bytes):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_bytes(content)
+        os.replace(tmp, path)
+    else:
+        _write_atomic(path, content)
+    return path
 
 
 def _write_outputs(result: ClassResult, out: Path) -> None:
     if result.similarity is not None:
         write_report(result.similarity, out)
     _write_atomic(out / "gradebook.csv", gradebook_csv(result))
-    detail = {"sections": result.sections, "sandbox": result.sandbox, "students": {
-        s: [r.to_dict() for r in rs] for s, rs in result.reports.items()}}
+    detail = {"sections": result.sections, "sandbox": result.sandbox, "policy": result.policy.to_dict(),
+              "members": {s: m.__dict__ for s, m in result.members.items()},
+              "students": {s: [r.to_dict() for r in rs] for s, rs in result.reports.items()}}
     _write_atomic(out / "grades.json", json.dumps(detail, indent=1))
+    pages = {}
     for student in result.reports:
         md = feedback_markdown(student, result)
+        pages[student] = feedback_html(md)
         _write_atomic(out / "feedback" / f"{_safe(student)}.md", md)
-        _write_atomic(out / "feedback" / f"{_safe(student)}.html", feedback_html(md))
+        _write_atomic(out / "feedback" / f"{_safe(student)}.html", pages[student])
+    result.exports = export.write_exports(result, out, pages, _write_file)
+
+
+def _read_gradebook(path: Path) -> dict[str, dict[str, str]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            return {row["student"]: row for row in csv.DictReader(f)}
+    except (OSError, KeyError, csv.Error):
+        return {}
+
+
+LOG_COLUMNS = ["when", "who", "student", "old", "new", "changed", "reason"]
+
+
+def _log_changes(path: Path, old: dict, result: ClassResult, regrade_students, reason: str, who: str | None) -> None:
+    """Append one line per student whose points changed since the last gradebook (and per explicit regrade).
+
+    The first run of a folder logs nothing: there were no grades to change.
+    """
+    if not old:
+        return
+    when = datetime.now(UTC).isoformat(timespec="seconds")
+    who = who or os.environ.get("COURSE_GRADER") or getpass.getuser()
+    lines = []
+    for row in result.rows():
+        s = row["student"]
+        before = old.get(s, {})
+        keys = [k for k in row if k not in ("student", "name", "flags", "sandbox", "problems", "late")]
+        diffs = [f"{k}: {before.get(k, '')} -> {row[k]}" for k in keys if str(row[k]) != before.get(k, "")]
+        if diffs or s in regrade_students:
+            why = reason or ("regrade requested" if s in regrade_students else "graded again: the submission, "
+                             "the grader, the roster or course.toml changed")
+            lines.append([when, who, s, before.get("final", ""), row["final"], "; ".join(diffs) or "no change", why])
+    if not lines:
+        return
+    new = not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        if new:
+            writer.writerow(LOG_COLUMNS)
+        writer.writerows([[_cell(v) for v in line] for line in lines])
 
 
 def summary(result: ClassResult, out: Path) -> str:
@@ -348,6 +624,7 @@ def summary(result: ClassResult, out: Path) -> str:
     limited = [(s, r, e) for s, rs in result.reports.items() for r in rs for e in r.exercises
                if not r.error and any(m in e["message"] for m in LIMIT_MARKERS)]
     empty = [s for s, rs in result.reports.items() if not rs]
+    rows = result.rows()
     lines = [f"graded {len(all_reports)} notebook(s) of {len(result.reports)} student(s) in "
              f"{result.seconds:.1f} s with {result.jobs} worker(s); {result.reused} reused from the cache",
              f"  ran: {len(all_reports) - len(failed)}    could not be graded: {len(failed)}"]
@@ -357,6 +634,14 @@ def summary(result: ClassResult, out: Path) -> str:
         lines += [f"    {s} ({r.notebook}) {e['id']}: {e['message']}" for s, r, e in limited]
     if empty:
         lines.append(f"  no notebook found for: {', '.join(empty)}")
+    strangers = [s for s in result.reports if result.member(s).on_roster is False]
+    if strangers:
+        lines.append(f"  NOT ON THE ROSTER (graded, left out of the LMS files): {', '.join(strangers)}")
+    late = [r["student"] for r in rows if r["late"]]
+    if late:
+        lines.append(f"  late: {len(late)} student(s); penalties in the penalty column ({result.policy.source})")
+    for problem in result.problems:
+        lines.append(f"  in the submissions: {problem}")
     if result.changed:
         lines.append(f"  warning: changed on disk during grading (not by the grader): {', '.join(result.changed)}")
     flagged = sorted(s for s, f in result.flags.items() if f)
@@ -369,4 +654,7 @@ def summary(result: ClassResult, out: Path) -> str:
         lines.append(f"sandbox: {result.sandbox or 'none'}")
     lines += [f"gradebook: {out / 'gradebook.csv'}", f"feedback:  {out / 'feedback'}/ (Markdown and HTML)",
               f"similarity: {out / 'similarity.md'} (and .html): pairs of answers alike, copies of the reference"]
+    if result.exports is not None and result.exports.files:
+        lines.append("for the LMS: " + ", ".join(str(p.relative_to(out)) for p in result.exports.files))
+        lines += [f"  not in the LMS files: {x}" for x in result.exports.left_out]
     return "\n".join(lines)

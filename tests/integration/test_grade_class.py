@@ -88,7 +88,8 @@ def test_gradebook_has_the_expected_points_for_every_student(graded):
 def test_gradebook_columns_are_one_per_exercise(graded):
     with (graded.out / "gradebook.csv").open() as f:
         header = next(csv.reader(f))
-    assert header == ["student", *ALL, "total", "max", "problems", "flags", "sandbox"]
+    assert header == ["student", "name", *ALL, "total", "penalty", "final", "max", "late", "problems", "flags",
+                      "sandbox"]
     assert {row["sandbox"] for row in graded.rows.values()} == {sandbox_available()[1]}
 
 

@@ -486,22 +486,6 @@ def test_a_wrong_answer_still_fails_under_a_salt(hidden_salt, salt):
 # gradebook
 
 
-def test_discover(tmp_path):
-    (tmp_path / "alice" / ".ipynb_checkpoints").mkdir(parents=True)
-    (tmp_path / "alice" / "01_kl_elbo.ipynb").write_text("{}")
-    (tmp_path / "alice" / ".ipynb_checkpoints" / "x.ipynb").write_text("{}")
-    (tmp_path / "bob.ipynb").write_text("{}")
-    (tmp_path / ".hidden.ipynb").write_text("{}")
-    (tmp_path / "notes.txt").write_text("hi")
-    (tmp_path / "carol").mkdir()
-    students = {s.name: s.notebooks for s in gradebook.discover(tmp_path)}
-    assert students == {
-        "alice": [tmp_path / "alice" / "01_kl_elbo.ipynb"],
-        "bob": [tmp_path / "bob.ipynb"],
-        "carol": [],
-    }
-
-
 def results(passed=(), message="wrong value", messages=None) -> list[Result]:
     """One Result per exercise of section 01: full points for ``passed``, else 0 with a message."""
     messages = messages or {}
@@ -535,7 +519,8 @@ def class_result() -> gradebook.ClassResult:
 
 
 def test_rows_have_one_column_per_exercise_and_totals(class_result):
-    assert class_result.columns() == ["student", *IDS_01, "total", "max", "problems", "flags", "sandbox"]
+    assert class_result.columns() == ["student", "name", *IDS_01, "total", "penalty", "final", "max", "late",
+                                      "problems", "flags", "sandbox"]
     rows = {r["student"]: r for r in class_result.rows()}
     assert list(rows) == ["alice", "bob", "carol", "dave"]
     assert all(r["max"] == MAX_01 for r in rows.values())
