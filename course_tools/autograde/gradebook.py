@@ -632,8 +632,11 @@ def summary(result: ClassResult, out: Path) -> str:
     if limited:
         lines.append(f"  exercises stopped by a time or memory limit, or a crash: {len(limited)}")
         lines += [f"    {s} ({r.notebook}) {e['id']}: {e['message']}" for s, r, e in limited]
-    if empty:
-        lines.append(f"  no notebook found for: {', '.join(empty)}")
+    absent = [s for s in empty if result.member(s).on_roster]
+    if absent:
+        lines.append(f"  no submission (0 points) from: {', '.join(absent)}")
+    if set(empty) - set(absent):
+        lines.append(f"  no notebook found for: {', '.join(s for s in empty if s not in absent)}")
     strangers = [s for s in result.reports if result.member(s).on_roster is False]
     if strangers:
         lines.append(f"  NOT ON THE ROSTER (graded, left out of the LMS files): {', '.join(strangers)}")

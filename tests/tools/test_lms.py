@@ -155,7 +155,8 @@ def test_roster_formats(tmp_path):
         '"Participant 1234","Jane Doe","jane@x.org","Submitted","","14.00","Yes",'
         '"Wednesday, 20 October 2027, 11:12 PM","-",""\n'
         '"Participant 99","Al Bo","al@x.org","No submission","","14.00","Yes","-","-",""\n')), BERLIN)
-    assert [(p.id, p.name, p.email) for p in moodle] == [("1234", "Jane Doe", "jane@x.org"), ("99", "Al Bo", "al@x.org")]
+    assert [(p.id, p.name, p.email) for p in moodle] == [("1234", "Jane Doe", "jane@x.org"),
+                                                         ("99", "Al Bo", "al@x.org")]
     assert moodle[0].submitted == datetime(2027, 10, 20, 23, 12, tzinfo=BERLIN) and moodle[1].submitted is None
     assert moodle[0].lms["moodle_identifier"] == "Participant 1234"
     canvas = roster.read_roster(_write(tmp_path / "c.csv", (
