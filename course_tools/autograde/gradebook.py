@@ -148,22 +148,23 @@ class ClassResult:
     def member(self, student: str) -> Member:
         return self.members.get(student) or Member(student)
 
-    def late(self, report: Report) -> Late:
-        """The late penalty on one notebook (0 without a deadline for its section)."""
+    def late(self, report: Report, student: str = "") -> Late:
+        """The late penalty on one of ``student``'s notebooks (0 without a deadline for its section)."""
         when = datetime.fromisoformat(report.submitted) if report.submitted else None
-        return self.policy.late(report.section, when, report.total)
+        possible = sum(e.points for e in exercises(report.section)) if report.section else 0
+        return self.policy.late(report.section, when, report.total, possible, student)
 
     def best(self, student: str, section: str) -> Report | None:
         """The student's notebook of a section with the most points after any late penalty."""
         mine = [r for r in self.reports.get(student, []) if r.section == section]
-        return max(mine, key=lambda r: (r.total - self.late(r).points, r.error is None), default=None)
+        return max(mine, key=lambda r: (r.total - self.late(r, student).points, r.error is None), default=None)
 
     def section_points(self, student: str) -> dict[str, float]:
         """section -> the student's final points in it (the best notebook's, after any late penalty; 0 for none)."""
         points = {}
         for section in self.sections:
             report = self.best(student, section)
-            points[section] = report.total - self.late(report).points if report else 0.0
+            points[section] = report.total - self.late(report, student).points if report else 0.0
         return points
 
     def rows(self) -> list[dict]:
@@ -190,7 +191,7 @@ class ClassResult:
                 elif report is not None:
                     if report.error:
                         problems.append(f"{Path(report.notebook).name}: {report.error}")
-                    cost = self.late(report)
+                    cost = self.late(report, student)
                     penalty += cost.points
                     if cost.text:
                         late.append(cost.text)
@@ -241,9 +242,9 @@ def feedback_markdown(student: str, result: ClassResult) -> str:
             continue
         out += [f"## Section {section}: {report.total}/{report.max_total} points", "",
                 f"Notebook graded: `{Path(report.notebook).name}`", ""]
-        cost = result.late(report)
+        cost = result.late(report, student)
         if cost.points:
-            out += [f"**Late:** {cost.text.split(': ', 1)[1]} of {report.total} points = {_num(cost.points)} points; "
+            out += [f"**Late:** {cost.text.split(': ', 1)[1]}: {_num(cost.points)} points off; "
                     f"final {_num(report.total - cost.points)}/{report.max_total}.", ""]
         if report.error:
             out += [f"**It could not be graded:** {report.error}", ""]
@@ -430,6 +431,7 @@ def grade_class(
         "version": STATE_VERSION, "fingerprint": fp, "section": section, "sandbox": sandbox, "kind": intake.kind,
         "shard": list(shard) if shard else None, "policy": policy.to_dict(), "problems": intake.problems,
         "changed": changed, "seconds": time.perf_counter() - start, "reused": reused, "jobs": jobs,
+        "regraded": sorted(set(regrade_students) & mine),
         "students": {s: {"member": members[s].__dict__, "reports": [r.to_dict() for r in reports[s]],
                          "answers": _answers([t for t in tasks if t[0] == s])} for s in sorted(mine)},
     }
@@ -503,7 +505,8 @@ def merge_shards(folders: list[Path], out: Path, reason: str = "", who: str | No
         if len(values) != 1:
             raise ValueError(f"the shards were graded differently ({field_} differs): grade them again with one "
                              "course checkout, secret, section and course.toml")
-    return finish(sorted(states, key=lambda s: s["shard"][0]), out, (), reason, who)
+    asked = tuple(sorted({s for state in states for s in state.get("regraded", [])}))
+    return finish(sorted(states, key=lambda s: s["shard"][0]), out, asked, reason, who)
 
 
 # --- the class's outputs ------------------------------------------------------------------------------------------
@@ -606,6 +609,9 @@ def _log_changes(path: Path, old: dict, result: ClassResult, regrade_students, r
             why = reason or ("regrade requested" if s in regrade_students else "graded again: the submission, "
                              "the grader, the roster or course.toml changed")
             lines.append([when, who, s, before.get("final", ""), row["final"], "; ".join(diffs) or "no change", why])
+    for s in sorted(set(old) - set(result.reports)):
+        lines.append([when, who, s, old[s].get("final", ""), "", "removed from the gradebook",
+                      reason or "not in this run's submissions or roster"])
     if not lines:
         return
     new = not path.exists()

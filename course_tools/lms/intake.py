@@ -37,6 +37,8 @@ __all__ = ["Notebook", "Entrant", "Intake", "read_submissions", "MAX_NOTEBOOK_BY
 
 #: A notebook bigger than this (unpacked) is not read: a course notebook with outputs is a few MB.
 MAX_NOTEBOOK_BYTES = 64 * 2**20
+#: A zip whose notebooks unpack to more than this in all is refused (a zip bomb, or the wrong file).
+MAX_ZIP_BYTES = 4 * 2**30
 
 #: Moodle: "Jane Doe_1234_assignsubmission_file/01_kl_elbo.ipynb" (4.1+; "..._file_/" before), or flat
 #: "Jane Doe_1234_assignsubmission_file_01_kl_elbo.ipynb"; the folder group keeps the form Moodle wrote.
@@ -204,6 +206,10 @@ def _read_zip(path: Path) -> Intake:
                          "submissions\", or a folder") from None
     with zf:
         infos = [i for i in zf.infolist() if not i.is_dir() and not _hidden(i.filename.split("/"))]
+        unpacked = sum(i.file_size for i in infos if i.filename.endswith(".ipynb"))
+        if unpacked > MAX_ZIP_BYTES:
+            raise ValueError(f"{path}: its notebooks unpack to {unpacked / 2**30:.1f} GB, more than a class's "
+                             f"({MAX_ZIP_BYTES / 2**30:.0f} GB); not read")
         if any(MOODLE.match(i.filename) for i in infos):
             return _read_moodle(path, zf, infos)
         if any(CANVAS.match(i.filename) or CANVAS_ANON.match(i.filename) for i in infos):

@@ -6,16 +6,22 @@
 
     [late]
     grace_minutes = 15                # late by at most this much: no penalty
-    penalty_per_day = 10              # percent of the points, per started day late (after the grace period)
+    penalty_per_day = 10              # percent, per started day late (after the grace period)
     cap = 50                          # percent: the most lateness can cost; past it the work still counts
+    of = "earned"                     # percent of the points earned ("earned") or of the maximum ("possible")
 
     [deadlines]
     01 = 2027-10-20T23:59:00          # a local time in `timezone`, or with an offset (…+02:00)
 
-A submission ``late`` after its deadline (``late > grace``) loses
-``min(cap, penalty_per_day * ceil(late / 1 day))`` percent of its raw points:
+    [extensions.01]                   # a student's own deadline for a section (their gradebook id)
+    100007 = 2027-10-24T23:59:00
 
-    penalty = raw * min(cap, p * ceil(late / 24 h)) / 100,    final = raw - penalty
+A submission ``late`` after its deadline (``late > grace``) loses
+``min(cap, penalty_per_day * ceil(late / 1 day))`` percent of its raw points (``of = "earned"``)
+or of the section's maximum (``of = "possible"``, as Canvas's late policy does), never more
+than it earned:
+
+    penalty = min(raw, base * min(cap, p * ceil(late / 24 h)) / 100),    final = raw - penalty
 
 rounded to two decimals. A notebook whose submission time is unknown (a plain folder)
 gets no penalty, and the gradebook's ``late`` column says the time was unknown.
@@ -59,10 +65,16 @@ class Policy:
     source: str = ""  # the file it came from, or "" for none
     #: [lms]: columns ("section" or "exercise"), title ("Notebook {section}"), exercise_title, canvas_assignments
     lms: dict = field(default_factory=dict)
+    #: "earned" (a percent of the raw points) or "possible" (of the section's maximum)
+    of: str = "earned"
+    #: section -> student -> their own deadline
+    extensions: dict[str, dict[str, datetime]] = field(default_factory=dict)
 
-    def late(self, section: str, submitted: datetime | None, raw: float) -> Late:
-        """The penalty on ``raw`` points of ``section`` handed in at ``submitted`` (see the module's formula)."""
-        deadline = self.deadlines.get(section)
+    def late(self, section: str, submitted: datetime | None, raw: float, possible: float = 0.0,
+             student: str = "") -> Late:
+        """The penalty on ``raw`` of ``possible`` points of ``section`` handed in by ``student`` at ``submitted``
+        (see the module's formula)."""
+        deadline = self.extensions.get(section, {}).get(student) or self.deadlines.get(section)
         if deadline is None:
             return Late(submitted, 0.0, 0.0, 0.0, "")
         if submitted is None:
@@ -74,20 +86,23 @@ class Policy:
             return Late(submitted, seconds, 0.0, 0.0, f"{section}: {_duration(seconds)} late, within the grace period")
         days = math.ceil(seconds / 86400)
         percent = min(self.cap, self.penalty_per_day * days)
-        points = round(raw * percent / 100, 2)
+        points = round(min(raw, (possible if self.of == "possible" else raw) * percent / 100), 2)
         return Late(submitted, seconds, percent, points,
                     f"{section}: {_duration(seconds)} late ({days} day{'s' * (days != 1)}), -{_num(percent)}%")
 
     def to_dict(self) -> dict:
         return {"timezone": str(self.timezone), "deadlines": {s: d.isoformat() for s, d in self.deadlines.items()},
                 "grace_s": self.grace.total_seconds(), "penalty_per_day": self.penalty_per_day, "cap": self.cap,
-                "source": self.source, "lms": self.lms}
+                "source": self.source, "lms": self.lms, "of": self.of,
+                "extensions": {s: {k: d.isoformat() for k, d in e.items()} for s, e in self.extensions.items()}}
 
     @classmethod
     def from_dict(cls, d: dict) -> Policy:
         return cls(ZoneInfo(d["timezone"]), {s: datetime.fromisoformat(v) for s, v in d["deadlines"].items()},
                    timedelta(seconds=d["grace_s"]), d["penalty_per_day"], d["cap"], d.get("source", ""),
-                   d.get("lms", {}))
+                   d.get("lms", {}), d.get("of", "earned"),
+                   {s: {k: datetime.fromisoformat(v) for k, v in e.items()}
+                    for s, e in d.get("extensions", {}).items()})
 
 
 NO_POLICY = Policy()
@@ -125,30 +140,45 @@ def load_policy(path: Path | None) -> Policy:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{where} is not valid TOML: {err}") from None
-    unknown = set(data) - {"timezone", "late", "deadlines", "lms"}
+    unknown = set(data) - {"timezone", "late", "deadlines", "extensions", "lms"}
     if unknown:
         raise ValueError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))} "
-                         "(expected timezone, [late], [deadlines], [lms])")
+                         "(expected timezone, [late], [deadlines], [extensions], [lms])")
     try:
         tz = ZoneInfo(str(data.get("timezone", "UTC")))
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"{where}: timezone {data.get('timezone')!r} is not a zone name such as "
                          "'Europe/Berlin' or 'UTC'") from None
     late = data.get("late", {})
+    unknown = set(late) - {"grace_minutes", "penalty_per_day", "cap", "of"}
+    if unknown:
+        raise ValueError(f"{where} [late]: unknown setting(s) {', '.join(sorted(unknown))} "
+                         "(expected grace_minutes, penalty_per_day, cap, of)")
+    if late.get("of", "earned") not in ("earned", "possible"):
+        raise ValueError(f"{where} [late]: of must be \"earned\" or \"possible\", got {late['of']!r}")
     grace = _number(late, "grace_minutes", 0, f"{where} [late]")
     per_day = _number(late, "penalty_per_day", 0, f"{where} [late]", 0, 100)
     cap = _number(late, "cap", 100, f"{where} [late]", 0, 100)
-    deadlines = {}
-    for section, when in data.get("deadlines", {}).items():
-        section = str(section).zfill(2)
-        if isinstance(when, datetime):
-            deadlines[section] = when if when.tzinfo else when.replace(tzinfo=tz)
-        elif isinstance(when, date):
-            deadlines[section] = datetime.combine(when, time(23, 59, 59), tz)
-        else:
-            raise ValueError(f"{where} [deadlines]: {section} must be a date-time such as 2027-10-20T23:59:00, "
-                             f"got {when!r}")
-    return Policy(tz, deadlines, timedelta(minutes=grace), per_day, cap, where, _lms(data.get("lms", {}), where))
+    deadlines = {str(s).zfill(2): _deadline(w, tz, f"{where} [deadlines]: {s}")
+                 for s, w in data.get("deadlines", {}).items()}
+    extensions = {}
+    for section, table in data.get("extensions", {}).items():
+        if not isinstance(table, dict):
+            raise ValueError(f"{where} [extensions]: give each section a table of student = deadline, e.g. "
+                             "[extensions.01] then 100007 = 2027-10-24T23:59:00")
+        extensions[str(section).zfill(2)] = {str(k): _deadline(w, tz, f"{where} [extensions.{section}]: {k}")
+                                             for k, w in table.items()}
+    return Policy(tz, deadlines, timedelta(minutes=grace), per_day, cap, where, _lms(data.get("lms", {}), where),
+                  late.get("of", "earned"), extensions)
+
+
+def _deadline(when, tz: tzinfo, where: str) -> datetime:
+    """A TOML date-time (local: in ``tz``) or date (its last second)."""
+    if isinstance(when, datetime):
+        return when if when.tzinfo else when.replace(tzinfo=tz)
+    if isinstance(when, date):
+        return datetime.combine(when, time(23, 59, 59), tz)
+    raise ValueError(f"{where} must be a date-time such as 2027-10-20T23:59:00, got {when!r}")
 
 
 def _lms(table: dict, where: str) -> dict:

@@ -220,6 +220,18 @@ def test_the_late_penalty(tmp_path, late, percent):
     assert (cost.text != "") == (late > timedelta(0))
 
 
+def test_a_percent_of_the_maximum_never_costs_more_than_was_earned_and_extensions_move_a_deadline(tmp_path):
+    pol = _policy(tmp_path, POLICY.replace("cap = 35", "cap = 35\nof = 'possible'")
+                  + "[extensions.01]\n100007 = 2027-10-23T23:59:00\n")
+    due = datetime(2027, 10, 20, 23, 59, tzinfo=BERLIN)
+    assert pol.late("01", due + timedelta(hours=30), 12, 14).points == pytest.approx(14 * 0.2)  # 2 days of 14
+    assert pol.late("01", due + timedelta(hours=30), 1, 14).points == 1  # never below zero
+    assert pol.late("01", due + timedelta(days=2), 12, 14, student="100007").points == 0
+    assert pol.late("01", due + timedelta(days=3, hours=1), 12, 14, student="100007").percent == 10
+    assert pol.late("02", due + timedelta(days=30), 12, 14, student="100007").percent == 35  # only for 01
+    assert policy.Policy.from_dict(json.loads(json.dumps(pol.to_dict()))) == pol
+
+
 def test_deadlines_times_and_what_has_none(tmp_path):
     pol = _policy(tmp_path, POLICY)
     assert pol.deadlines["01"] == datetime(2027, 10, 20, 21, 59, tzinfo=UTC)  # CEST = UTC+2
@@ -248,6 +260,9 @@ def test_the_shipped_course_toml_is_valid():
     ("[lms]\ntitle = 'HW'", "must be a text containing {section}"),
     ("[lms.canvas_assignments]\n01 = 'abc'", "Canvas assignment id"),
     ("[late\n", "is not valid TOML"),
+    ("[late]\ngrace = 5", "unknown setting(s) grace"),
+    ("[late]\nof = 'max'", 'of must be "earned" or "possible"'),
+    ("[extensions]\n01 = 2027-10-20", "give each section a table"),
 ])
 def test_a_bad_course_toml_names_the_setting(tmp_path, text, says):
     with pytest.raises(ValueError, match=re.escape(says)):
@@ -469,3 +484,23 @@ def test_a_regrade_is_logged_with_who_when_old_new_and_why(tmp_path, fake_grader
     assert "graded again" in log[1]["reason"]
     with pytest.raises(ValueError, match="cannot regrade nobody: not in the class"):
         gradebook.grade_class(subs, out, "01", progress=False, regrade_students=("nobody",))
+    for path in (subs / "student000").iterdir():
+        path.unlink()
+    (subs / "student000").rmdir()
+    gradebook.grade_class(subs, out, "01", progress=False, who="prof")
+    last = list(csv.DictReader((out / "regrade_log.csv").open(encoding="utf-8")))[-1]
+    assert (last["student"], last["changed"], last["new"]) == ("student000", "removed from the gradebook", "")
+
+
+def test_a_regrade_asked_of_one_shard_reaches_the_merged_log(tmp_path, fake_grader):
+    subs = tmp_path / "class"
+    synthetic.random_class(subs, "01", 4)
+    shards = [tmp_path / f"s{i}" for i in (1, 2)]
+    for i, folder in enumerate(shards, 1):
+        gradebook.grade_class(subs, folder, "01", progress=False, shard=(i, 2))
+    gradebook.merge_shards(shards, tmp_path / "grades")
+    for i, folder in enumerate(shards, 1):  # the student is in one shard only; the other ignores the request
+        gradebook.grade_class(subs, folder, "01", progress=False, shard=(i, 2), regrade_students=("student002",))
+    gradebook.merge_shards(shards, tmp_path / "grades", reason="asked", who="prof")
+    log = list(csv.DictReader((tmp_path / "grades" / "regrade_log.csv").open(encoding="utf-8")))
+    assert [(r["student"], r["changed"], r["reason"]) for r in log] == [("student002", "no change", "asked")]
