@@ -42,4 +42,20 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_make_check():
 def test_make_grade_without_a_folder_says_how_to_call_it():
     proc = subprocess.run(["make", "--no-print-directory", "grade"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode != 0
-    assert "usage: make grade SUBMISSIONS=path/to/folder" in proc.stderr
+    assert "usage: make grade SUBMISSIONS=folder|moodle.zip|canvas.zip|nbgrader-course" in proc.stderr
+    merge = subprocess.run(["make", "--no-print-directory", "grade-merge"], cwd=ROOT, capture_output=True, text=True)
+    assert merge.returncode != 0 and 'usage: make grade-merge SHARDS="grades/shard-*"' in merge.stderr
+
+
+def test_make_grade_passes_regrade_shard_and_roster_on(tmp_path):
+    """REGRADE=all grades everyone again; REGRADE=<id> one student, with a reason; the rest pass through."""
+    def dry(*assignments: str) -> str:
+        proc = subprocess.run(["make", "--no-print-directory", "-n", "grade", f"SUBMISSIONS={tmp_path}/c.zip",
+                               *assignments], cwd=ROOT, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+    assert "--regrade " in dry("REGRADE=all") and "--regrade-student" not in dry("REGRADE=1")
+    line = dry("REGRADE=5001", "REASON=typo in 1.3", "SHARD=2/4", "ROSTER=r.csv", "CONFIG=c.toml")
+    for part in ('--regrade-student "5001"', '--reason "typo in 1.3"', "--shard 2/4", '--roster "r.csv"',
+                 '--config "c.toml"'):
+        assert part in line, line
