@@ -202,6 +202,14 @@ def main(argv: list[str] | None = None) -> int:
               "to one of your own so nobody else can compute the hidden inputs", file=sys.stderr)
     if len(args.paths) == 1 and (args.paths[0].is_dir() or args.paths[0].suffix == ".zip"):
         return _grade_class(args, limits, secret)
+    class_only = [flag for flag, given in (("--shard", args.shard), ("--roster", args.roster),
+                                           ("--regrade", args.regrade), ("--regrade-student", args.regrade_student),
+                                           ("--config", args.config), ("--out", args.out != Path("grades")))
+                  if given]
+    if class_only:
+        print(f"error: {class_only[0]} needs a class (a folder, a Moodle or Canvas zip, or an nbgrader course); "
+              f"{' '.join(map(str, args.paths))} is not one, or does not exist", file=sys.stderr)
+        return 2
     folders = [p for p in args.paths if p.is_dir()]
     if folders:
         print(f"error: give one class folder, or notebook files; {folders[0]} is a folder", file=sys.stderr)

@@ -144,6 +144,8 @@ class ClassResult:
     problems: list[str] = field(default_factory=list)
     #: the LMS files written (see :func:`course_tools.lms.export.write_exports`), once written
     exports: export.Written | None = None
+    #: how many shards were merged into this result (0: one run)
+    shards: int = 0
 
     def member(self, student: str) -> Member:
         return self.members.get(student) or Member(student)
@@ -467,7 +469,8 @@ def _result(state: dict, shards: list[dict]) -> ClassResult:
     return ClassResult(reports, sections, sum(p["seconds"] for p in parts), sum(p["reused"] for p in parts),
                        max(p["jobs"] for p in parts), [c for p in parts for c in p["changed"]],
                        sandbox=state["sandbox"], members=members, policy=Policy.from_dict(state["policy"]),
-                       kind=state["kind"], problems=[x for p in parts for x in p["problems"]])
+                       kind=state["kind"], problems=[x for p in parts for x in p["problems"]],
+                       shards=len(shards))
 
 
 def merge_shards(folders: list[Path], out: Path, reason: str = "", who: str | None = None) -> ClassResult:
@@ -479,6 +482,8 @@ def merge_shards(folders: list[Path], out: Path, reason: str = "", who: str | No
     """
     paths = []
     for folder in map(Path, folders):
+        if not folder.exists():
+            raise ValueError(f"{folder}: no such folder (a shard's --out folder was expected)")
         found = sorted(folder.glob("shard-*-of-*.json")) if folder.is_dir() else [folder]
         if not found:
             raise ValueError(f"{folder}: no shard-<i>-of-<n>.json in it: was it graded with --shard?")
@@ -631,8 +636,10 @@ def summary(result: ClassResult, out: Path) -> str:
                if not r.error and any(m in e["message"] for m in LIMIT_MARKERS)]
     empty = [s for s, rs in result.reports.items() if not rs]
     rows = result.rows()
-    lines = [f"graded {len(all_reports)} notebook(s) of {len(result.reports)} student(s) in "
-             f"{result.seconds:.1f} s with {result.jobs} worker(s); {result.reused} reused from the cache",
+    took = (f"{result.seconds:.1f} s (the {result.shards} shards' times added up)" if result.shards
+            else f"{result.seconds:.1f} s with {result.jobs} worker(s)")
+    lines = [f"graded {len(all_reports)} notebook(s) of {len(result.reports)} student(s) in {took}; "
+             f"{result.reused} reused from the cache",
              f"  ran: {len(all_reports) - len(failed)}    could not be graded: {len(failed)}"]
     lines += [f"    {s} ({r.notebook}): {r.error}" for s, r in failed]
     if limited:

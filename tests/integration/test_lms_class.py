@@ -115,3 +115,14 @@ def test_three_shards_merge_into_the_single_run_byte_for_byte(moodle):
     for name in ("gradebook.csv", "similarity.md", "moodle/worksheet-01.csv", "moodle/grades.csv",
                  "moodle/feedback.zip", *(str(p.relative_to(single)) for p in (single / "feedback").iterdir())):
         assert (merged / name).read_bytes() == (single / name).read_bytes(), name
+
+
+def test_class_options_without_a_class_are_refused(tmp_path):
+    """A mistyped class path must not 'succeed' as an empty list of notebook files."""
+    for extra in (["--shard", "1/4"], ["--roster", "r.csv"], ["--out", str(tmp_path / "g")]):
+        proc = subprocess.run([sys.executable, "-m", "course_tools.grade", str(tmp_path / "no-such-class"), *extra],
+                              capture_output=True, text=True, cwd=ROOT)
+        assert proc.returncode == 2 and f"{extra[0]} needs a class" in proc.stderr, proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "course_tools.grade", "--merge", str(tmp_path / "nowhere"), "--out",
+                           str(tmp_path / "g")], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "no such folder" in proc.stderr
