@@ -8,7 +8,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PORT ?= 8888
 DEMO_PORT ?= 8866
 
-.PHONY: help install lab check check-all check-section check-colab check-browser test notebooks new-section \
+.PHONY: help install lab check check-all check-section check-colab check-latest check-browser test notebooks new-section \
         syllabus grade grade-merge demo bench clean distclean lock
 
 help:
@@ -17,6 +17,7 @@ help:
 	@echo "make check-all  make check, then the stages colab and browser (what CI runs)"
 	@echo "make check-section S=01   everything of one section: lint, its tests, its notebooks, grading both ways"
 	@echo "make check-colab  run every notebook in the Colab-like environment (.venv-colab, built once)"
+	@echo "make check-latest  every notebook and the unit tests on the newest releases (.venv-latest, resolved daily; not in make check)"
 	@echo "make check-browser  every notebook in JupyterLab and every demo page in Voila, in Chromium"
 	@echo "make test       the unit tests only (no kernel, no subprocess, no browser)"
 	@echo "make notebooks  regenerate solutions/ and exercises/ from notebooks/*.py (S=01 for one section)"
@@ -54,6 +55,9 @@ check-section: install
 
 check-colab: install
 	@bash scripts/check.sh colab
+
+check-latest: install
+	@bash scripts/check_latest.sh
 
 check-browser: install
 	@bash scripts/check.sh browser
@@ -97,8 +101,8 @@ lock: install
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache .import_linter_cache course_utils.egg-info
-	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
-	find . -path ./$(VENV) -prune -o -name .ipynb_checkpoints -type d -print0 | xargs -0 rm -rf
+	find . -path './$(VENV)*' -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
+	find . -path './$(VENV)*' -prune -o -name .ipynb_checkpoints -type d -print0 | xargs -0 rm -rf
 
 distclean: clean
-	rm -rf $(VENV) .venv-colab
+	rm -rf $(VENV) .venv-colab .venv-latest
