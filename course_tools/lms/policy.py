@@ -140,22 +140,15 @@ def load_policy(path: Path | None) -> Policy:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{where} is not valid TOML: {err}") from None
-    unknown = set(data) - {"timezone", "late", "deadlines", "extensions", "lms"}
-    if unknown:
-        raise ValueError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))} "
-                         "(expected timezone, [late], [deadlines], [extensions], [lms])")
+    _known(data, ("timezone", "late", "deadlines", "extensions", "lms"), where)
     try:
         tz = ZoneInfo(str(data.get("timezone", "UTC")))
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"{where}: timezone {data.get('timezone')!r} is not a zone name such as "
                          "'Europe/Berlin' or 'UTC'") from None
     late = data.get("late", {})
-    unknown = set(late) - {"grace_minutes", "penalty_per_day", "cap", "of"}
-    if unknown:
-        raise ValueError(f"{where} [late]: unknown setting(s) {', '.join(sorted(unknown))} "
-                         "(expected grace_minutes, penalty_per_day, cap, of)")
-    if late.get("of", "earned") not in ("earned", "possible"):
-        raise ValueError(f"{where} [late]: of must be \"earned\" or \"possible\", got {late['of']!r}")
+    _known(late, ("grace_minutes", "penalty_per_day", "cap", "of"), f"{where} [late]")
+    _choice(late, "of", ("earned", "possible"), f"{where} [late]")
     grace = _number(late, "grace_minutes", 0, f"{where} [late]")
     per_day = _number(late, "penalty_per_day", 0, f"{where} [late]", 0, 100)
     cap = _number(late, "cap", 100, f"{where} [late]", 0, 100)
@@ -172,6 +165,18 @@ def load_policy(path: Path | None) -> Policy:
                   late.get("of", "earned"), extensions)
 
 
+def _known(table: dict, allowed: tuple[str, ...], where: str) -> None:
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise ValueError(f"{where}: unknown setting(s) {', '.join(unknown)} (expected {', '.join(allowed)})")
+
+
+def _choice(table: dict, key: str, options: tuple[str, ...], where: str) -> None:
+    if table.get(key, options[0]) not in options:
+        raise ValueError(f"{where}: {key} must be " + " or ".join(f'"{o}"' for o in options)
+                         + f", got {table[key]!r}")
+
+
 def _deadline(when, tz: tzinfo, where: str) -> datetime:
     """A TOML date-time (local: in ``tz``) or date (its last second)."""
     if isinstance(when, datetime):
@@ -183,12 +188,8 @@ def _deadline(when, tz: tzinfo, where: str) -> datetime:
 
 def _lms(table: dict, where: str) -> dict:
     """The [lms] table: which columns the grade-import CSVs get, their titles, Canvas's assignment ids."""
-    unknown = set(table) - {"columns", "title", "exercise_title", "canvas_assignments"}
-    if unknown:
-        raise ValueError(f"{where} [lms]: unknown setting(s) {', '.join(sorted(unknown))} "
-                         "(expected columns, title, exercise_title, canvas_assignments)")
-    if table.get("columns", "section") not in ("section", "exercise"):
-        raise ValueError(f"{where} [lms]: columns must be \"section\" or \"exercise\", got {table['columns']!r}")
+    _known(table, ("columns", "title", "exercise_title", "canvas_assignments"), f"{where} [lms]")
+    _choice(table, "columns", ("section", "exercise"), f"{where} [lms]")
     for key, placeholder in (("title", "{section}"), ("exercise_title", "{exercise}")):
         if key in table and (not isinstance(table[key], str) or placeholder not in table[key]):
             raise ValueError(f"{where} [lms]: {key} must be a text containing {placeholder}, got {table[key]!r}")
