@@ -288,6 +288,45 @@ def canvas_ids(filename: str) -> tuple[str, str]:
     return user, attachment
 
 
+# The platforms' documented samples (a header and a row each), as their importers and exporters write them:
+# Moodle's grading worksheet (mod/assign/gradingtable.php, lang strings of mod_assign), Canvas's gradebook
+# import (lib/gradebook_importer.rb and the Canvas guides' example).
+MOODLE_WORKSHEET_SAMPLE = (
+    '"Identifier","Full name","Email address","Status","Grade","Maximum Grade","Grade can be changed",'
+    '"Last modified (submission)","Online text","Last modified (grade)","Feedback comments"\n'
+    '"Participant 1234567","Jane Doe","jane@example.org","Submitted for grading - Graded","87.50","100.00","Yes",'
+    '"Monday, 7 December 2026, 4:18 AM","","Tuesday, 8 December 2026, 9:02 AM","Good work"\n')
+CANVAS_IMPORT_SAMPLE = ('Student,ID,SIS User ID,SIS Login ID,Section,HW1 (4567),Autograder HW2\n'
+                        'Points Possible,,,,,100,50\n'
+                        '"Doe, Jane",12345,s123,jdoe,Section A,87.5,40\n')
+
+
+def test_moodles_own_worksheet_is_a_roster_and_our_worksheet_uploads_like_it(tmp_path):
+    (person,) = roster.read_roster(_write(tmp_path / "w.csv", MOODLE_WORKSHEET_SAMPLE), BERLIN)
+    assert (person.id, person.name, person.email) == ("1234567", "Jane Doe", "jane@example.org")
+    assert person.submitted == datetime(2026, 12, 7, 4, 18, tzinfo=BERLIN)
+    ours = export.moodle_worksheet("01", [{"identifier": "Participant 1234567", "name": "Jane Doe",
+                                           "email": "jane@example.org", "grade": 87.5,
+                                           "modified": person.lms["moodle_modified"], "comment": "Good work"}], 100)
+    theirs_head, theirs = list(csv.reader(io.StringIO(MOODLE_WORKSHEET_SAMPLE)))
+    head, row = list(csv.reader(io.StringIO(ours)))
+    assert set(head) <= set(theirs_head)  # only columns Moodle writes itself, under its own names
+    upload = ("Identifier", "Grade", "Last modified (grade)", "Feedback comments")  # what its upload reads
+    assert [row[head.index(c)] for c in upload] == ["Participant 1234567", "87.5", "Tuesday, 8 December 2026, 9:02 AM",
+                                                    "Good work"]
+    assert [theirs[theirs_head.index(c)] for c in upload if c != "Grade"] == [
+        row[head.index(c)] for c in upload if c != "Grade"]
+
+
+def test_our_canvas_import_reproduces_canvas_documented_example(tmp_path):
+    cols = [export.Column("HW1", "01", ("1.1",), 100), export.Column("Autograder HW2", "02", ("2.1",), 50)]
+    people = [{"name": "Doe, Jane", "id": "12345", "sis_user": "s123", "sis_login": "jdoe", "section": "Section A",
+               "HW1": 87.5, "Autograder HW2": 40}]
+    assert export.canvas_grades(cols, people, {"01": 4567}) == CANVAS_IMPORT_SAMPLE
+    (person,) = roster.read_roster(_write(tmp_path / "export.csv", CANVAS_IMPORT_SAMPLE))  # also a roster
+    assert (person.id, person.name, person.lms["canvas_sis_login"]) == ("12345", "Doe, Jane", "jdoe")
+
+
 def test_moodle_worksheet_has_what_its_upload_requires():
     text = export.moodle_worksheet("01", [{"identifier": "Participant 1234", "name": "Jane Doe", "email": "j@x",
                                            "grade": 10.8, "modified": "", "comment": "ok"}], 14)
