@@ -333,6 +333,42 @@ def _grade_one(label: str, data: bytes, section, limits, unsandboxed: bool, cach
     return report, False
 
 
+def _grade_tasks(tasks, students, section, limits, unsandboxed, cache, jobs, progress, regrade, times):
+    """Grade each distinct notebook once, in parallel; every student's reports, each stamped with its time.
+
+    ``tasks``: (student, label, data, cache key, Notebook); ``regrade(student)``: ignore the cache;
+    ``times``: student -> the roster's submission time, for notebooks whose source gives none.
+    """
+    from tqdm.auto import tqdm
+
+    reports: dict[str, list[Report]] = {s: [] for s in students}
+    by_key: dict[str, list[tuple]] = {}
+    first: dict[str, tuple] = {}
+    for task in tasks:  # a notebook listed twice for a student is graded once
+        by_key.setdefault(task[3], []).append(task)
+        first.setdefault(task[3], task)
+    reused = 0
+    with ThreadPoolExecutor(max_workers=jobs) as pool, \
+            tqdm(total=len(tasks), desc="grading", unit="notebook", disable=not progress, file=sys.stderr) as bar:
+        futures = {pool.submit(_grade_one, label, data, section, limits, unsandboxed, cache, key,
+                               regrade(student), student): key
+                   for key, (student, label, data, _, _) in first.items()}
+        for future in as_completed(futures):
+            report, was_cached = future.result()
+            for student, label, _, _, nb in by_key[futures[future]]:
+                copy = Report.from_dict(report.to_dict())
+                copy.notebook = label
+                when = nb.submitted or times.get(student)
+                copy.submitted = when.isoformat() if when else None
+                copy.late_marked = nb.late_marked
+                reports[student].append(copy)
+                reused += was_cached
+                bar.update(1)
+    for name in reports:
+        reports[name].sort(key=lambda r: r.notebook)
+    return reports, reused
+
+
 def grade_class(
     submissions: Path,
     out: Path,
@@ -368,8 +404,6 @@ def grade_class(
     Raises:
         ValueError: the output is inside the submissions, an unknown section or student, unreadable input.
     """
-    from tqdm.auto import tqdm
-
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     if out == submissions or submissions in out.parents:
         raise ValueError(f"the output folder {out} is inside the submissions folder; choose another")
@@ -388,7 +422,6 @@ def grade_class(
         raise ValueError(f"cannot regrade {', '.join(unknown)}: not in the class (ids are the gradebook's "
                          "'student' column)")
     mine = _in_shard(list(members), shard)
-    times = {p.id: p.submitted for p in roster or [] if p.submitted}
     out.mkdir(parents=True, exist_ok=True)
     jobs = jobs or os.cpu_count() or 1
     fp = fingerprint(limits, salt, "none" if unsandboxed else "bubblewrap")
@@ -402,31 +435,9 @@ def grade_class(
             # each student's hidden inputs are their own, so the key names the student
             key = hashlib.sha256(nb.data + f"|{section}|{fp}|{student}".encode()).hexdigest()[:32]
             tasks.append((student, nb.label, nb.data, key, nb))
-    reports: dict[str, list[Report]] = {s: [] for s in sorted(mine)}
-    by_key: dict[str, list[tuple]] = {}
-    first: dict[str, tuple] = {}
-    for task in tasks:  # a notebook listed twice for a student is graded once
-        by_key.setdefault(task[3], []).append(task)
-        first.setdefault(task[3], task)
-    reused = 0
-    with ThreadPoolExecutor(max_workers=jobs) as pool, \
-            tqdm(total=len(tasks), desc="grading", unit="notebook", disable=not progress, file=sys.stderr) as bar:
-        futures = {pool.submit(_grade_one, label, data, section, limits, unsandboxed, cache, key,
-                               regrade or student in regrade_students, student): key
-                   for key, (student, label, data, _, _) in first.items()}
-        for future in as_completed(futures):
-            report, was_cached = future.result()
-            for student, label, _, _, nb in by_key[futures[future]]:
-                copy = Report.from_dict(report.to_dict())
-                copy.notebook = label
-                when = nb.submitted or times.get(student)
-                copy.submitted = when.isoformat() if when else None
-                copy.late_marked = nb.late_marked
-                reports[student].append(copy)
-                reused += was_cached
-                bar.update(1)
-    for name in reports:
-        reports[name].sort(key=lambda r: r.notebook)
+    reports, reused = _grade_tasks(tasks, sorted(mine), section, limits, unsandboxed, cache, jobs, progress,
+                                   lambda student: regrade or student in regrade_students,
+                                   {p.id: p.submitted for p in roster or [] if p.submitted})
     changed = [label for _, label, data, _, nb in tasks
                if nb.path is not None and (not nb.path.exists() or nb.path.read_bytes() != data)]
     state = {
