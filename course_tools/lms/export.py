@@ -3,6 +3,10 @@
 Written beside ``gradebook.csv`` when the students are known to the platform (its zip was
 graded, or its roster given); each file's format follows the platform's own importer:
 
+Points are the course's (a section's final points after any late penalty, or an exercise's), or,
+with ``[lms] scale_to = 100``, scaled so that each column is out of that many (the LMS grade item's
+maximum: Moodle's worksheet upload skips a grade above it).
+
 **Moodle** (``moodle/``)
 
 - ``worksheet-<section>.csv``: the assignment's *Upload grading worksheet* (``mod/assign/feedback/offline``).
@@ -54,6 +58,11 @@ class Column:
     exercises: tuple[str, ...]
     points: int
     whole_section: bool = True
+    maximum: float = 0.0  # what the LMS's column is out of: ``points``, or ``[lms] scale_to``
+
+    def scaled(self, points: float) -> float:
+        """Course points as the LMS's column counts them (``points * maximum / self.points``)."""
+        return points * self.maximum / self.points if self.maximum and self.points else points
 
 
 @dataclass
@@ -78,11 +87,12 @@ def _num(x) -> str:
 
 
 def column_points(row: dict, column: Column, section_final: dict[str, float]) -> float:
-    """A row's points in a column: a section's final points (after any late penalty), or an exercise's raw."""
-    return section_final[column.section] if column.whole_section else float(row[column.exercises[0]])
+    """A row's points in a column: a section's final points (after any late penalty), or an exercise's raw,
+    on the column's scale."""
+    return column.scaled(section_final[column.section] if column.whole_section else float(row[column.exercises[0]]))
 
 
-def moodle_worksheet(section: str, people: list[dict], max_points: int) -> str:
+def moodle_worksheet(section: str, people: list[dict], max_points: float) -> str:
     """Moodle's grading worksheet for one assignment (``people``: identifier, name, email, grade, modified, comment)."""
     header = ["Identifier", "Full name", "Email address", "Status", "Grade", "Maximum Grade",
               "Grade can be changed", "Last modified (grade)", "Feedback comments"]
@@ -101,7 +111,7 @@ def canvas_grades(columns: list[Column], people: list[dict], ids: dict[str, int]
     """Canvas's gradebook import (``people``: name, id, sis_user, sis_login, section, points by column title)."""
     titles = [f"{c.title} ({ids[c.section]})" if c.whole_section and c.section in ids else c.title for c in columns]
     head = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
-    rows = [["Points Possible", "", "", "", ""] + [_num(c.points) for c in columns]]
+    rows = [["Points Possible", "", "", "", ""] + [_num(c.maximum or c.points) for c in columns]]
     rows += [[p["name"], p["id"], p["sis_user"], p["sis_login"], p["section"]] + [_num(p[c.title]) for c in columns]
              for p in people]
     return _csv(head + titles, rows)
@@ -159,16 +169,26 @@ def _columns(result) -> list[Column]:
     from course_utils.grading import exercises
 
     settings = result.policy.lms
+    scale = float(settings.get("scale_to", 0))
     cols = []
     for section in result.sections:
         exs = exercises(section)
         if settings.get("columns", "section") == "exercise":
             cols += [Column(settings.get("exercise_title", "Exercise {exercise}").format(exercise=e.id), section,
-                            (e.id,), e.points, whole_section=False) for e in exs]
+                            (e.id,), e.points, False, scale or e.points) for e in exs]
         else:
+            total = sum(e.points for e in exs)
             cols.append(Column(settings.get("title", "Notebook {section}").format(section=section), section,
-                               tuple(e.id for e in exs), sum(e.points for e in exs)))
+                               tuple(e.id for e in exs), total, True, scale or total))
     return cols
+
+
+def _section_column(section: str, result) -> Column:
+    """The whole section as one grade (a Moodle assignment's), on the ``scale_to`` scale if set."""
+    from course_utils.grading import exercises
+
+    total = sum(e.points for e in exercises(section))
+    return Column(section, section, (), total, True, float(result.policy.lms.get("scale_to", 0)) or total)
 
 
 def _moodle(result, folder, rows, listed, columns, final, points, pages, write, done) -> None:
@@ -182,11 +202,11 @@ def _moodle(result, folder, rows, listed, columns, final, points, pages, write, 
             for section in result.sections:
                 row = rows[s]
                 late = f" ({row['late']})" if row["late"] else ""
-                maximum = sum(c.points for c in columns if c.section == section)
-                comment = f"Autograded: {_num(final[s][section])}/{maximum}{late}; see the feedback file."
+                whole = _section_column(section, result)
+                comment = f"Autograded: {_num(final[s][section])}/{whole.points} points{late}; see the feedback file."
                 by_section[section].append({"identifier": ident, "name": who.name, "email": who.email,
-                                            "grade": final[s][section], "modified": who.lms.get("moodle_modified", ""),
-                                            "comment": comment})
+                                            "grade": whole.scaled(final[s][section]),
+                                            "modified": who.lms.get("moodle_modified", ""), "comment": comment})
             pid = ident.rsplit(" ", 1)[-1]
             folder_name = who.lms.get("moodle_folder") or f"Participant_{pid}_assignsubmission_file"
             files[f"{folder_name}/feedback.html"] = pages[s]
@@ -198,7 +218,7 @@ def _moodle(result, folder, rows, listed, columns, final, points, pages, write, 
             done.left_out.append(f"{s}: no email (Moodle's grade import)")
     for section, entries in by_section.items():
         if entries:
-            maximum = sum(c.points for c in columns if c.section == section)
+            maximum = _section_column(section, result).maximum
             done.files.append(write(folder / f"worksheet-{section}.csv", moodle_worksheet(section, entries, maximum)))
     if people:
         done.files.append(write(folder / "grades.csv", moodle_grades(columns, people)))

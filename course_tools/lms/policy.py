@@ -63,7 +63,8 @@ class Policy:
     penalty_per_day: float = 0.0
     cap: float = 100.0
     source: str = ""  # the file it came from, or "" for none
-    #: [lms]: columns ("section" or "exercise"), title ("Notebook {section}"), exercise_title, canvas_assignments
+    #: [lms]: columns ("section" or "exercise"), title ("Notebook {section}"), exercise_title, canvas_assignments,
+    #: scale_to (each LMS column out of this many points instead of the course's)
     lms: dict = field(default_factory=dict)
     #: "earned" (a percent of the raw points) or "possible" (of the section's maximum)
     of: str = "earned"
@@ -188,7 +189,11 @@ def _deadline(when, tz: tzinfo, where: str) -> datetime:
 
 def _lms(table: dict, where: str) -> dict:
     """The [lms] table: which columns the grade-import CSVs get, their titles, Canvas's assignment ids."""
-    _known(table, ("columns", "title", "exercise_title", "canvas_assignments"), f"{where} [lms]")
+    _known(table, ("columns", "title", "exercise_title", "canvas_assignments", "scale_to"), f"{where} [lms]")
+    scale = table.get("scale_to", 1)
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or scale <= 0:
+        raise ValueError(f"{where} [lms]: scale_to must be a positive number (the LMS's maximum grade, e.g. 100), "
+                         f"got {scale!r}")
     _choice(table, "columns", ("section", "exercise"), f"{where} [lms]")
     for key, placeholder in (("title", "{section}"), ("exercise_title", "{exercise}")):
         if key in table and (not isinstance(table[key], str) or placeholder not in table[key]):

@@ -432,6 +432,22 @@ def test_a_moodle_class_end_to_end(tmp_path, fake_grader, moodle):
         want["email"]: rows[pid]["final"] for pid, want in expected.items()}
 
 
+def test_scale_to_puts_the_lms_columns_out_of_the_lms_maximum(tmp_path, fake_grader, moodle):
+    zip_path, people, _, expected = moodle
+    pol = _policy(tmp_path, "[lms]\nscale_to = 100\n")
+    out = tmp_path / "grades"
+    gradebook.grade_class(zip_path, out, "01", progress=False, roster=people, policy=pol)
+    rows = _rows(out / "gradebook.csv")
+    sheet = list(csv.DictReader((out / "moodle" / "worksheet-01.csv").open(encoding="utf-8")))
+    for r in sheet:
+        pid = r["Identifier"][len("Participant "):]
+        assert float(r["Grade"]) == pytest.approx(float(rows[pid]["final"]) * 100 / MAX_01, abs=0.005)
+        assert r["Maximum Grade"] == "100" and f"/{MAX_01} points" in r["Feedback comments"]
+    assert rows[pid]["total"] == str(expected[pid]["total"])  # the gradebook keeps the course's points
+    with pytest.raises(ValueError, match="scale_to must be a positive number"):
+        _policy(tmp_path, "[lms]\nscale_to = 0\n")
+
+
 def test_a_canvas_class_end_to_end(tmp_path, fake_grader):
     zip_path, export_csv = tmp_path / "canvas.zip", tmp_path / "export.csv"
     expected = synthetic.canvas_class(zip_path, export_csv, "01", 6)
