@@ -682,6 +682,11 @@ def summary(result: ClassResult, out: Path) -> str:
     lines += [f"gradebook: {out / 'gradebook.csv'}", f"feedback:  {out / 'feedback'}/ (Markdown and HTML)",
               f"similarity: {out / 'similarity.md'} (and .html): pairs of answers alike, copies of the reference"]
     if result.exports is not None and result.exports.files:
-        lines.append("for the LMS: " + ", ".join(str(p.relative_to(out)) for p in result.exports.files))
+        shown: dict[str, int] = {}
+        for p in result.exports.files:  # nbgrader's feedback tree: one entry, with a count
+            rel = p.relative_to(out)
+            key = f"{rel.parts[0]}/{rel.parts[1]}/" if len(rel.parts) > 2 else str(rel)
+            shown[key] = shown.get(key, 0) + 1
+        lines.append("for the LMS: " + ", ".join(k if k[-1] != "/" else f"{k} ({n} files)" for k, n in shown.items()))
         lines += [f"  not in the LMS files: {x}" for x in result.exports.left_out]
     return "\n".join(lines)

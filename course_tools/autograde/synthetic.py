@@ -182,6 +182,7 @@ def nbgrader_class(course: Path, section: str, n: int, seed: int = 0, assignment
         data, totals[student] = _answers(section, rng, student)
         (folder / f"{section}_kl_elbo.ipynb").write_bytes(data)
         (folder / "timestamp.txt").write_text(f"2027-10-2{i % 3} 21:14:03.{i:06d} UTC")
+        (folder / "submission_secret.txt").write_text(f"{seed:04d}{i:04d}secret")
     return totals
 
 

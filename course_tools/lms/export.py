@@ -21,6 +21,12 @@ maximum: Moodle's worksheet upload skips a grade above it).
 - ``feedback.zip``: *Upload multiple feedback files in a zip*: ``<the download's folder>/feedback.html``.
   Moodle reads the participant id from the folder name (``explode('_', $part, 5)``, then ``[1]``).
 
+**nbgrader** (``nbgrader/``)
+
+- ``feedback/<student>/<assignment>/<notebook>.html`` beside the submission's ``timestamp.txt`` and
+  ``submission_secret.txt``: copy ``nbgrader/feedback/`` into the course folder's ``feedback/`` and run
+  ``nbgrader release_feedback <assignment>`` (it finds the page by the notebook's name and the secret).
+
 **Canvas** (``canvas/``)
 
 - ``grades.csv``: the Gradebook's *Import*: ``Student``, ``ID`` (the Canvas user id), ``SIS User ID``,
@@ -135,6 +141,26 @@ def canvas_prefix(label: str) -> str | None:
     return m.group(1) if m else None
 
 
+def _nbgrader(result, folder: Path, pages, write, done) -> None:
+    """``feedback/<student>/<assignment>/<notebook>.html`` with the submission's timestamp.txt and
+    submission_secret.txt: what ``nbgrader release_feedback <assignment>`` reads (it hashes the secret
+    and the notebook's name to find the student's copy)."""
+    files: dict[str, str] = {}
+    for s, reports in result.reports.items():
+        who = result.member(s)
+        for r in reports:
+            parts = r.notebook.split("/")
+            if len(parts) != 3 or not parts[2].endswith(".ipynb"):
+                continue  # not nbgrader's <student>/<assignment>/<notebook>.ipynb
+            student, assignment, name = parts
+            files[f"feedback/{student}/{assignment}/{name[:-len('.ipynb')]}.html"] = pages[s]
+            for kept in ("timestamp.txt", "submission_secret.txt"):
+                if f"nbgrader/{assignment}/{kept}" in who.lms:
+                    files[f"feedback/{student}/{assignment}/{kept}"] = who.lms[f"nbgrader/{assignment}/{kept}"]
+    for name in sorted(files):
+        done.files.append(write(folder / name, files[name]))
+
+
 def write_exports(result, out: Path, html_by_student: dict[str, str], write) -> Written:
     """Write ``out/moodle/`` and/or ``out/canvas/`` for a graded class (see the module's docstring).
 
@@ -155,14 +181,16 @@ def write_exports(result, out: Path, html_by_student: dict[str, str], write) -> 
         _moodle(result, out / "moodle", rows, listed, columns, final, points, html_by_student, write, done)
     if "canvas" in platforms:
         _canvas(result, out / "canvas", listed, columns, points, html_by_student, write, done)
+    if "nbgrader" in platforms:
+        _nbgrader(result, out / "nbgrader", html_by_student, write, done)
     return done
 
 
 def _platforms(result) -> list[str]:
-    found = {k.split("_", 1)[0] for m in result.members.values() for k in m.lms}
-    if result.kind in ("moodle", "canvas"):
+    found = {re.split(r"[_/]", k, maxsplit=1)[0] for m in result.members.values() for k in m.lms}
+    if result.kind in ("moodle", "canvas", "nbgrader"):
         found.add(result.kind)
-    return sorted(found & {"moodle", "canvas"})
+    return sorted(found & {"moodle", "canvas", "nbgrader"})
 
 
 def _columns(result) -> list[Column]:

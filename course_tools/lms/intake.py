@@ -46,6 +46,8 @@ MOODLE = re.compile(r"^(?P<folder>(?P<name>[^/]*?)_(?P<id>\d+)_assignsubmission_
                     r"(?:(?P<under>_?)/(?P<path>.+)|_(?P<flat>[^/]+))$")
 #: Canvas: "doejane_12345_67890_01_kl_elbo.ipynb", late: "doejane_LATE_12345_67890_01_kl_elbo.ipynb".
 CANVAS = re.compile(r"^(?P<name>[^/_]*)_(?P<late>LATE_)?(?P<id>\d+)_(?P<attachment>\d+)_(?P<file>[^/]+)$")
+#: nbgrader's files beside a submission that its ``release_feedback`` reads from the feedback folder.
+NBGRADER_KEPT = ("timestamp.txt", "submission_secret.txt")
 #: Canvas with anonymous grading: "anon_Xk3j9_67892_01_kl_elbo.ipynb" (the id is the submission's anonymous id).
 CANVAS_ANON = re.compile(r"^(?P<name>anon)_(?P<late>LATE_)?(?P<id>[A-Za-z0-9]+)_(?P<attachment>\d+)_(?P<file>[^/]+)$")
 
@@ -176,6 +178,9 @@ def _read_nbgrader(submitted: Path) -> Intake:
                     when = parse_nbgrader_timestamp(stamp.read_text(errors="replace"))
                 except ValueError as err:
                     problems.append(f"{stamp.relative_to(submitted)}: {err}")
+            for name in NBGRADER_KEPT:  # what `nbgrader release_feedback` needs beside the feedback page
+                if (assignment / name).is_file():
+                    st.lms[f"nbgrader/{assignment.name}/{name}"] = (assignment / name).read_text(errors="replace")
             for nb in sorted(p for p in assignment.rglob("*.ipynb") if not _hidden(p.relative_to(assignment).parts)):
                 st.notebooks.append(Notebook(str(nb.relative_to(submitted)), nb.read_bytes(), nb, when))
         entrants.append(st)

@@ -470,6 +470,29 @@ def test_a_canvas_class_end_to_end(tmp_path, fake_grader):
     assert attached == submitted  # each file hangs on that student's own submission
 
 
+def test_an_nbgrader_class_gets_feedback_where_release_feedback_looks(tmp_path, fake_grader):
+    course = tmp_path / "course"
+    totals = synthetic.nbgrader_class(course, "01", 4, assignment="ps1")
+    pol = _policy(tmp_path, "[deadlines]\n01 = 2027-10-21T12:00:00Z\n[late]\npenalty_per_day = 10\n")
+    out = tmp_path / "grades"
+    result = gradebook.grade_class(course, out, "01", progress=False, policy=pol)
+    rows = _rows(out / "gradebook.csv")
+    assert {s: int(r["total"]) for s, r in rows.items()} == totals
+    late = {s for s, r in rows.items() if r["late"]}  # timestamps 2027-10-20, -21, -22 at 21:14 UTC
+    assert late == {"stud01", "stud02"} and "day" in rows["stud02"]["late"]
+    # nbgrader's release_feedback: feedback/<student>/<assignment>/<notebook_id>.html, then its timestamp.txt
+    # and submission_secret.txt beside it
+    pattern = re.compile(r"feedback/(?P<student_id>.*)/ps1/(?P<notebook_id>.*)\.html")
+    pages = sorted((out / "nbgrader").rglob("*.html"))
+    found = {pattern.fullmatch(str(p.relative_to(out / "nbgrader"))).group("student_id", "notebook_id") for p in pages}
+    assert found == {(s, "01_kl_elbo") for s in totals}
+    for page in pages:
+        for kept in ("timestamp.txt", "submission_secret.txt"):
+            student = page.parent.parent.name
+            assert (page.parent / kept).read_text() == (course / "submitted" / student / "ps1" / kept).read_text()
+    assert "for the LMS: nbgrader/feedback/ (12 files)" in gradebook.summary(result, out)
+
+
 def test_a_submission_not_on_the_roster_is_graded_reported_and_kept_out_of_the_lms_files(tmp_path, fake_grader,
                                                                                            moodle):
     zip_path, people, pol, expected = moodle
