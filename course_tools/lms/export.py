@@ -48,6 +48,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .intake import canvas_name
+
 __all__ = ["Column", "Written", "write_exports", "moodle_worksheet", "moodle_grades", "canvas_grades",
            "feedback_zip", "ZIP_TIME"]
 
@@ -137,8 +139,8 @@ def feedback_zip(files: dict[str, str]) -> bytes:
 
 def canvas_prefix(label: str) -> str | None:
     """``doejane_LATE_12345_67890_`` of a Canvas file name (what its re-upload matches on), or None."""
-    m = re.match(r"^([^/_]*_(?:LATE_)?[A-Za-z0-9]+_\d+_)", label.rsplit("/", 1)[-1])
-    return m.group(1) if m else None
+    found = canvas_name(label.rsplit("/", 1)[-1])
+    return found.prefix if found else None
 
 
 def _nbgrader(result, folder: Path, pages, write, done) -> None:

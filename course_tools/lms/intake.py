@@ -44,12 +44,8 @@ MAX_ZIP_BYTES = 4 * 2**30
 #: "Jane Doe_1234_assignsubmission_file_01_kl_elbo.ipynb"; the folder group keeps the form Moodle wrote.
 MOODLE = re.compile(r"^(?P<folder>(?P<name>[^/]*?)_(?P<id>\d+)_assignsubmission_(?P<plugin>[a-z]+))"
                     r"(?:(?P<under>_?)/(?P<path>.+)|_(?P<flat>[^/]+))$")
-#: Canvas: "doejane_12345_67890_01_kl_elbo.ipynb", late: "doejane_LATE_12345_67890_01_kl_elbo.ipynb".
-CANVAS = re.compile(r"^(?P<name>[^/_]*)_(?P<late>LATE_)?(?P<id>\d+)_(?P<attachment>\d+)_(?P<file>[^/]+)$")
 #: nbgrader's files beside a submission that its ``release_feedback`` reads from the feedback folder.
 NBGRADER_KEPT = ("timestamp.txt", "submission_secret.txt")
-#: Canvas with anonymous grading: "anon_Xk3j9_67892_01_kl_elbo.ipynb" (the id is the submission's anonymous id).
-CANVAS_ANON = re.compile(r"^(?P<name>anon)_(?P<late>LATE_)?(?P<id>[A-Za-z0-9]+)_(?P<attachment>\d+)_(?P<file>[^/]+)$")
 
 
 @dataclass
@@ -217,7 +213,7 @@ def _read_zip(path: Path) -> Intake:
                              f"({MAX_ZIP_BYTES / 2**30:.0f} GB); not read")
         if any(MOODLE.match(i.filename) for i in infos):
             return _read_moodle(path, zf, infos)
-        if any(CANVAS.match(i.filename) or CANVAS_ANON.match(i.filename) for i in infos):
+        if any(canvas_name(i.filename) for i in infos):
             return _read_canvas(path, zf, infos)
     raise ValueError(f"{path}: not a Moodle or Canvas submissions zip: no file is named like Moodle's "
                      "'Full Name_1234_assignsubmission_file_/...' or Canvas's 'name_12345_67890_file.ipynb'")
@@ -245,21 +241,56 @@ def _read_moodle(path: Path, zf, infos) -> Intake:
     return Intake("moodle", path, [entrants[k] for k in sorted(entrants, key=int)], problems)
 
 
+@dataclass(frozen=True)
+class CanvasName:
+    """What a Canvas download's file name says: ``<name>_[LATE_]<user id>_<attachment id>_<file>``."""
+
+    name: str  # the sortable name, lower case ("doejane"); "anon" under anonymous grading
+    user: str  # the Canvas user id, or "anon_<anonymous id>"
+    attachment: str
+    file: str
+    late: bool
+    prefix: str  # everything before <file>: what Canvas's re-upload reads the ids from
+
+
+def canvas_name(filename: str) -> CanvasName | None:
+    """Read a Canvas file name as Canvas's own re-upload does (``Assignment#infer_comment_context_from_filename``):
+    split on "_", drop "LATE"; after "anon" come the anonymous id and the attachment id, otherwise the
+    first two all-digit parts are the user id and the attachment id. None: not a Canvas name."""
+    if "/" in filename:
+        return None
+    parts = filename.split("_")
+    kept = [(i, p) for i, p in enumerate(parts) if p != "LATE"]
+    if kept and kept[0][1] == "anon" and len(kept) >= 4 and kept[2][1].isdigit():
+        (_, name), (_, anon), (j, attachment) = kept[:3]
+        user = f"anon_{anon}"
+    else:
+        digits = [(i, p) for i, p in kept if p.isdigit()]
+        if len(digits) < 2 or digits[1][0] >= len(parts) - 1 or digits[0][0] == 0:
+            return None
+        (i, user), (j, attachment) = digits[:2]
+        if j != i + 1:
+            return None
+        name = "_".join(p for p in parts[:i] if p != "LATE")
+    return CanvasName(name, user, attachment, "_".join(parts[j + 1:]), "LATE" in parts[:j],
+                      "_".join(parts[:j + 1]) + "_")
+
+
 def _read_canvas(path: Path, zf, infos) -> Intake:
     entrants: dict[str, Entrant] = {}
     problems = []
     for info in infos:
-        m = CANVAS_ANON.match(info.filename) or CANVAS.match(info.filename)
-        if not m:
+        c = canvas_name(info.filename)
+        if c is None:
             if info.filename.endswith(".ipynb"):
                 problems.append(f"{info.filename}: not named as Canvas names a submission; skipped")
             continue
-        key = f"anon_{m['id']}" if m["name"] == "anon" else m["id"]
-        st = entrants.setdefault(key, Entrant(key, name=m["name"], lms={"canvas_name": m["name"], "canvas_user": key}))
-        if not m["file"].endswith(".ipynb"):
+        st = entrants.setdefault(c.user, Entrant(c.user, name=c.name, lms={"canvas_name": c.name,
+                                                                           "canvas_user": c.user}))
+        if not c.file.endswith(".ipynb"):
             continue
         data = _member(zf, info, problems)
         if data is not None:
-            st.notebooks.append(Notebook(info.filename, data, late_marked=bool(m["late"])))
+            st.notebooks.append(Notebook(info.filename, data, late_marked=c.late))
     order = sorted(entrants, key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))
     return Intake("canvas", path, [entrants[k] for k in order], problems)

@@ -86,11 +86,15 @@ def test_canvas_zip_keeps_the_user_id_the_attachment_and_the_late_mark(tmp_path)
         "leeann_LATE_222_333_01_kl_elbo.ipynb": b"{2}",
         "doejane_12345_text.html": b"<p>",
         "anon_Xk3j9_444_01_kl_elbo.ipynb": b"{3}",
+        "van_der_berganna_LATE_77_88_01_kl_elbo.ipynb": b"{4}",  # Canvas keeps "_" of a name
+        "LATE_anon_Qz1_555_01_kl_elbo.ipynb": b"{5}",
     })
     found = intake.read_submissions(path)
     assert found.kind == "canvas"
     by_key = {e.key: e for e in found.entrants}
-    assert list(by_key) == ["222", "12345", "anon_Xk3j9"]
+    assert list(by_key) == ["77", "222", "12345", "anon_Qz1", "anon_Xk3j9"]
+    assert by_key["77"].name == "van_der_berganna" and by_key["77"].notebooks[0].late_marked
+    assert by_key["anon_Qz1"].notebooks[0].late_marked
     assert by_key["12345"].lms == {"canvas_name": "doejane", "canvas_user": "12345"}
     assert [nb.late_marked for nb in by_key["222"].notebooks] == [True]
     assert [nb.late_marked for nb in by_key["12345"].notebooks] == [False]
@@ -279,6 +283,16 @@ def moodle_participant(path: str) -> tuple[str, str] | None:
         if len(info) >= 4 and info[1].isdigit():
             return info[1], f"{info[2]}_{info[3]}"
     return None
+
+
+def test_a_canvas_name_is_read_as_canvas_reads_it_back():
+    for name in ("doejane_12345_67890_01_kl_elbo.ipynb", "van_der_berganna_LATE_77_88_01_kl.ipynb",
+                 "leeann_LATE_222_333_x_1_2.ipynb"):
+        found = intake.canvas_name(name)
+        assert (found.user, found.attachment) == canvas_ids(name)
+        assert name == found.prefix + found.file
+    for not_canvas in ("readme.ipynb", "12_34_x.ipynb", "doejane_12345_text.html", "a/b_1_2_x.ipynb"):
+        assert intake.canvas_name(not_canvas) is None
 
 
 def canvas_ids(filename: str) -> tuple[str, str]:
