@@ -8,8 +8,10 @@
   plain-data format of :mod:`.wire`.
 - :mod:`.engine` grades one notebook: the checks run here, the student's
   functions there.
-- :mod:`.gradebook` grades a folder of students: parallel, cached, a CSV
-  gradebook and per-student feedback.
+- :mod:`.gradebook` grades a class (a folder, an LMS's zip or an nbgrader tree,
+  read by :mod:`course_tools.lms`): parallel, cached, in shards if asked, a CSV
+  gradebook, per-student feedback and the LMS's import files; :mod:`.regrades`
+  logs every change of a grade; :mod:`.synthetic` makes classes for tests.
 
 Command line: ``python -m course_tools.grade`` (see :mod:`course_tools.grade`).
 """

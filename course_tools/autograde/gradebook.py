@@ -34,7 +34,6 @@ two steps, so the merged outputs are the single run's, byte for byte.
 from __future__ import annotations
 
 import csv
-import getpass
 import hashlib
 import html
 import inspect
@@ -47,7 +46,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from course_utils.grading import Result, exercises
@@ -58,6 +57,7 @@ from ..lms.intake import Entrant, read_submissions
 from ..lms.policy import NO_POLICY, Late, Policy
 from ..lms.roster import Person, match
 from .engine import Report, grade_submission
+from .regrades import log_changes, read_gradebook, spreadsheet_safe
 from .sandbox import DEFAULT_LIMITS, UNSANDBOXED, Limits, SandboxUnavailable, sandbox_available
 from .similarity import compare_class, reference_copies, write_report
 from .submission import SubmissionError, read_submission
@@ -106,11 +106,6 @@ def _safe(name: str) -> str:
     if clean == name and clean:
         return clean
     return f"{clean or 'student'}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
-
-
-def _cell(value):
-    """A CSV cell a spreadsheet will not run as a formula (student names come from file names)."""
-    return f"'{value}" if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") else value
 
 
 def _num(x: float) -> int | str:
@@ -218,7 +213,7 @@ def gradebook_csv(result: ClassResult) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=result.columns(), lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: _cell(v) for k, v in row.items()} for row in result.rows())
+    writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in result.rows())
     return buf.getvalue()
 
 
@@ -538,9 +533,9 @@ def finish(states: list[dict], out: Path, regrade_students=(), reason: str = "",
     result.flags = {name: [f for r in result.reports[name] for f in r.flags] for name in result.reports}
     for name, lines in result.similarity.flags().items():
         result.flags.setdefault(name, []).extend(lines)
-    old = _read_gradebook(out / "gradebook.csv")
+    old = read_gradebook(out / "gradebook.csv")
     _write_outputs(result, out)
-    _log_changes(out / "regrade_log.csv", old, result, regrade_students, reason, who)
+    log_changes(out / "regrade_log.csv", old, result.rows(), regrade_students, reason, who)
     return result
 
 
@@ -593,50 +588,6 @@ def _write_outputs(result: ClassResult, out: Path) -> None:
         _write_atomic(out / "feedback" / f"{_safe(student)}.md", md)
         _write_atomic(out / "feedback" / f"{_safe(student)}.html", pages[student])
     result.exports = export.write_exports(result, out, pages, _write_file)
-
-
-def _read_gradebook(path: Path) -> dict[str, dict[str, str]]:
-    try:
-        with path.open(newline="", encoding="utf-8") as f:
-            return {row["student"]: row for row in csv.DictReader(f)}
-    except (OSError, KeyError, csv.Error):
-        return {}
-
-
-LOG_COLUMNS = ["when", "who", "student", "old", "new", "changed", "reason"]
-
-
-def _log_changes(path: Path, old: dict, result: ClassResult, regrade_students, reason: str, who: str | None) -> None:
-    """Append one line per student whose points changed since the last gradebook (and per explicit regrade).
-
-    The first run of a folder logs nothing: there were no grades to change.
-    """
-    if not old:
-        return
-    when = datetime.now(UTC).isoformat(timespec="seconds")
-    who = who or os.environ.get("COURSE_GRADER") or getpass.getuser()
-    lines = []
-    for row in result.rows():
-        s = row["student"]
-        before = old.get(s, {})
-        keys = [k for k in row if k not in ("student", "name", "flags", "sandbox", "problems", "late")]
-        diffs = [f"{k}: {before.get(k, '')} -> {row[k]}" for k in keys if str(row[k]) != before.get(k, "")]
-        if diffs or s in regrade_students:
-            why = reason or ("regrade requested" if s in regrade_students else "graded again: the submission, "
-                             "the grader, the roster or course.toml changed")
-            lines.append([when, who, s, before.get("final", ""), row["final"], "; ".join(diffs) or "no change", why])
-    for s in sorted(set(old) - set(result.reports)):
-        lines.append([when, who, s, old[s].get("final", ""), "", "removed from the gradebook",
-                      reason or "not in this run's submissions or roster"])
-    if not lines:
-        return
-    new = not path.exists()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        if new:
-            writer.writerow(LOG_COLUMNS)
-        writer.writerows([[_cell(v) for v in line] for line in lines])
 
 
 def summary(result: ClassResult, out: Path) -> str:
